@@ -1,0 +1,140 @@
+"""The `gan` command: train (a Hydra app), sample, list.
+
+User errors print as one line and exit with status 1; `--debug` (or HYDRA_FULL_ERROR=1)
+shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from importlib.resources import files
+
+from omegaconf import OmegaConf
+
+from gancli.errors import ConfigError, GanError
+
+USAGE = """usage: gan COMMAND [key=value ...] [--debug]
+
+commands:
+  train    train a GAN (Hydra overrides, -m for a sweep), e.g. gan train model=dcgan loss=gan
+  sample   draw from a checkpoint, e.g. gan sample ckpt=outputs/<run>/checkpoints/last.pt n=64
+  list     registered datasets, models, losses and optimizers, and their config files
+"""
+
+CONFIG_GROUPS = ("dataset", "model", "loss", "optimizer", "device")
+
+
+def _debug() -> bool:
+    return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+def _fail(message: str) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def group_options(group: str) -> list[str]:
+    folder = files("gancli.conf") / group
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def check_group_choices(overrides: list[str]) -> None:
+    """Catch `model=nope` before Hydra does, so the error is one line listing the choices."""
+    for arg in overrides:
+        key, sep, value = arg.partition("=")
+        if not sep or key not in CONFIG_GROUPS or "(" in value:  # skip sweep functions
+            continue
+        options = group_options(key)
+        for choice in value.split(","):
+            if choice.strip() not in options:
+                raise ConfigError(f"unknown {key} '{choice}'; choose one of: {', '.join(options)}")
+
+
+# --- train -------------------------------------------------------------------------------
+
+def _hydra_app():
+    import hydra
+    from hydra.core.hydra_config import HydraConfig
+
+    @hydra.main(version_base="1.3", config_path="pkg://gancli.conf", config_name="config")
+    def train_app(cfg) -> float:
+        from gancli.config import validate
+        from gancli.training.loop import train
+
+        try:
+            typed = validate(cfg)
+            return train(typed, HydraConfig.get().runtime.output_dir)
+        except GanError as err:
+            if _debug():
+                raise
+            _fail(str(err))
+
+    return train_app
+
+
+def cmd_train(args: list[str]) -> None:
+    check_group_choices(args)
+    sys.argv = ["gan train", *args]
+    _hydra_app()()
+
+
+# --- sample ------------------------------------------------------------------------------
+
+def parse_args(schema: type, args: list[str]):
+    """key=value arguments -> a validated dataclass instance."""
+    from gancli.config import _typed
+
+    for arg in args:
+        if "=" not in arg:
+            raise ConfigError(f"expected key=value, got '{arg}'")
+    return _typed(schema, OmegaConf.from_dotlist(args), "")
+
+
+def cmd_sample(args: list[str]) -> None:
+    from gancli.sampling import SampleArgs, run_sample
+
+    parsed = parse_args(SampleArgs, args)
+    if parsed.ckpt == "???":
+        raise ConfigError("ckpt is required: gan sample ckpt=outputs/<run>/checkpoints/last.pt")
+    print(run_sample(parsed))
+
+
+# --- list --------------------------------------------------------------------------------
+
+def cmd_list(args: list[str]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from gancli.config import GROUPS
+
+    table = Table(title="gancli: what `name` can be in each config group")
+    table.add_column("group")
+    table.add_column("registered builders")
+    table.add_column("config files (group=<file>)")
+    for group in CONFIG_GROUPS:
+        names = GROUPS[group].names() if group in GROUPS else ["auto", "cpu", "cuda"]
+        table.add_row(group, ", ".join(names), ", ".join(group_options(group)))
+    Console().print(table)
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list}
+
+
+def main(argv: list[str] | None = None) -> None:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if "--debug" in argv:
+        argv.remove("--debug")
+        os.environ["HYDRA_FULL_ERROR"] = "1"
+    if not argv or argv[0] in ("-h", "--help", "help"):
+        print(USAGE)
+        return
+    command = COMMANDS.get(argv[0])
+    if command is None:
+        _fail(f"unknown command '{argv[0]}'; choose one of: {', '.join(COMMANDS)}")
+    try:
+        command(argv[1:])
+    except GanError as err:
+        if _debug():
+            raise
+        _fail(str(err))

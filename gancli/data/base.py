@@ -1,0 +1,160 @@
+"""What every dataset provides: its shape, and a resumable stream of batches in [-1, 1].
+
+Data order comes from a permutation per epoch derived from (seed, epoch) alone, so the stream's
+whole state is two integers and a resumed run sees exactly the batches it would have seen.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from gancli.errors import GanError
+
+
+@dataclass(frozen=True)
+class DataInfo:
+    """Enough about a dataset to rebuild a model for it without loading the data."""
+
+    name: str
+    kind: str  # "image" (C, H, W) or "points" (D,)
+    shape: tuple[int, ...]
+    num_classes: int = 0  # 0 when the dataset has no labels
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> DataInfo:
+        return cls(data["name"], data["kind"], tuple(data["shape"]), data.get("num_classes", 0))
+
+
+class EpochSampler:
+    """Yields index batches; each epoch is a fresh permutation seeded by (seed, epoch).
+
+    With world_size > 1 each rank takes its slice of every global batch.
+    """
+
+    def __init__(self, n: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1):
+        if batch_size > n:
+            raise GanError(f"train.batch_size={batch_size} is larger than the dataset ({n} items)")
+        if batch_size % world_size:
+            raise GanError(f"train.batch_size={batch_size} is not divisible by {world_size} ranks")
+        self.n, self.batch_size, self.seed = n, batch_size, seed
+        self.rank, self.world_size = rank, world_size
+        self.epoch, self.cursor = 0, 0  # cursor counts batches consumed in this epoch
+
+    @property
+    def batches_per_epoch(self) -> int:
+        return self.n // self.batch_size  # the last partial batch is dropped
+
+    def _permutation(self) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
+        return torch.randperm(self.n, generator=gen)
+
+    def __iter__(self) -> Iterator[torch.Tensor]:
+        local = self.batch_size // self.world_size
+        while True:
+            perm = self._permutation()
+            while self.cursor < self.batches_per_epoch:
+                start = self.cursor * self.batch_size + self.rank * local
+                self.cursor += 1
+                yield perm[start:start + local]
+            self.epoch, self.cursor = self.epoch + 1, 0
+
+    def advance(self) -> None:
+        """Count one batch consumed by someone iterating a copy of this sampler."""
+        self.cursor += 1
+        if self.cursor >= self.batches_per_epoch:
+            self.epoch, self.cursor = self.epoch + 1, 0
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "cursor": self.cursor}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.epoch, self.cursor = int(state["epoch"]), int(state["cursor"])
+
+
+class GanData:
+    """A dataset ready for training: info, length, real samples and a batch stream."""
+
+    info: DataInfo
+
+    def __len__(self) -> int:
+        raise NotImplementedError
+
+    def batches(self, sampler: EpochSampler, device: torch.device,
+                num_workers: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+        raise NotImplementedError
+
+    def sampler(self, batch_size: int, seed: int, rank: int = 0,
+                world_size: int = 1) -> EpochSampler:
+        return EpochSampler(len(self), batch_size, seed, rank, world_size)
+
+    def real_samples(self, n: int, seed: int = 0) -> torch.Tensor:
+        """n items in [-1, 1] (for plots and metrics), a seeded random subset."""
+        raise NotImplementedError
+
+
+def uint8_to_unit(x: torch.Tensor) -> torch.Tensor:
+    """uint8 pixels -> float in [-1, 1]."""
+    return x.float().div_(127.5).sub_(1.0)
+
+
+class TensorData(GanData):
+    """Everything in memory. Images stay uint8 (4x smaller) and are scaled per batch, on the
+    training device so small datasets never wait on a loader."""
+
+    def __init__(self, info: DataInfo, x: torch.Tensor, y: torch.Tensor | None = None):
+        if info.kind == "image" and x.dtype != torch.uint8:
+            raise TypeError("image tensors are stored as uint8")
+        self.info, self.x, self.y = info, x, y
+
+    def __len__(self) -> int:
+        return self.x.shape[0]
+
+    def _scale(self, x: torch.Tensor) -> torch.Tensor:
+        return uint8_to_unit(x) if x.dtype == torch.uint8 else x.float()
+
+    def batches(self, sampler, device, num_workers=0):
+        x = self.x.to(device)
+        y = self.y.to(device) if self.y is not None else None
+        for idx in sampler:
+            idx = idx.to(device)
+            yield self._scale(x[idx]), (y[idx] if y is not None else None)
+
+    def real_samples(self, n, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self), generator=gen)[:n]
+        return self._scale(self.x[idx])
+
+
+class StreamedData(GanData):
+    """Items read from disk by a map-style Dataset returning (float image in [-1, 1], label)."""
+
+    def __init__(self, info: DataInfo, dataset: Dataset):
+        self.info, self.dataset = info, dataset
+
+    def __len__(self) -> int:
+        return len(self.dataset)
+
+    def batches(self, sampler, device, num_workers=0):
+        # The loader reads ahead of training, so it iterates a copy and the real sampler
+        # only counts what training consumed: its state stays right for checkpoints.
+        ahead = copy.copy(sampler)
+        loader = DataLoader(self.dataset, batch_sampler=ahead, num_workers=num_workers,
+                            pin_memory=device.type == "cuda",
+                            persistent_workers=num_workers > 0)
+        for x, y in loader:
+            sampler.advance()
+            y = y.to(device, non_blocking=True) if self.info.num_classes else None
+            yield x.to(device, non_blocking=True), y
+
+    def real_samples(self, n, seed=0):
+        gen = torch.Generator().manual_seed(seed)
+        idx = torch.randperm(len(self), generator=gen)[:n].tolist()
+        return torch.stack([self.dataset[i][0] for i in idx])

@@ -1,0 +1,121 @@
+"""`gan sample`: rebuild a generator from a checkpoint alone and write what it draws."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gancli.config import from_container
+from gancli.data.base import DataInfo
+from gancli.errors import ConfigError
+from gancli.images import image_grid, render, save_png
+from gancli.models import GAN, build_model
+from gancli.training.checkpoint import load_checkpoint
+from gancli.training.loop import resolve_device
+
+
+@dataclass
+class SampleArgs:
+    ckpt: str = "???"
+    out: str = "samples.png"  # .png grid, .npz array, or a folder (ends with /) of PNG files
+    n: int = 64
+    interpolate: int = 0  # >0: rows of this many latent interpolation steps (slerp)
+    rows: int = 8  # rows of an interpolation grid
+    seed: int = 0
+    batch_size: int = 256
+    device: str = "auto"
+    ema: bool = True  # use the EMA generator when the checkpoint has one
+
+    def __post_init__(self):
+        for key in ("n", "rows", "batch_size"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+        if self.interpolate < 0 or self.interpolate == 1:
+            raise ConfigError(f"interpolate must be 0 (off) or >= 2, got {self.interpolate}")
+
+
+def load_gan(ckpt: str | Path, device: torch.device, ema: bool = True) -> tuple[GAN, dict]:
+    """The model a checkpoint was trained with, its generator weights loaded, in eval mode."""
+    state = load_checkpoint(ckpt)
+    cfg = from_container(state["config"])
+    gan = build_model(cfg.model, DataInfo.from_dict(state["data_info"]))
+    weights = state["g_ema"] if ema and state.get("g_ema") is not None else state["G"]
+    try:
+        gan.G.load_state_dict(weights)
+        gan.D.load_state_dict(state["D"])
+    except RuntimeError as err:
+        raise ConfigError(f"checkpoint {ckpt} does not match its model config "
+                          f"'{cfg.model.name}': {str(err).splitlines()[0]}") from None
+    return gan.to(device).eval(), state
+
+
+def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """Spherical interpolation between rows of a and b at fractions t (shape (T,))."""
+    a_n, b_n = a / a.norm(dim=-1, keepdim=True), b / b.norm(dim=-1, keepdim=True)
+    omega = torch.acos((a_n * b_n).sum(-1, keepdim=True).clamp(-1 + 1e-7, 1 - 1e-7))
+    t = t.view(-1, 1, 1)
+    so = torch.sin(omega)
+    return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
+
+
+@torch.no_grad()
+def generate(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int):
+    """n samples (on the CPU) and their labels (None for unconditional models)."""
+    gen = torch.Generator(device).manual_seed(seed)
+    samples, labels = [], []
+    for start in range(0, n, batch_size):
+        m = min(batch_size, n - start)
+        z = gan.sample_latent(m, device, generator=gen)
+        y = gan.sample_labels(m, device, generator=gen)
+        samples.append(gan.generate(z, y).float().cpu())
+        if y is not None:
+            labels.append(y.cpu())
+    return torch.cat(samples), (torch.cat(labels) if labels else None)
+
+
+@torch.no_grad()
+def interpolation_grid(gan: GAN, rows: int, steps: int, device, seed: int) -> torch.Tensor:
+    gen = torch.Generator(device).manual_seed(seed)
+    a = gan.sample_latent(rows, device, generator=gen)
+    b = gan.sample_latent(rows, device, generator=gen)
+    y = gan.sample_labels(rows, device, generator=gen)
+    z = slerp(a, b, torch.linspace(0, 1, steps, device=device))  # (steps, rows, z)
+    z = z.transpose(0, 1).reshape(rows * steps, -1)
+    y = y.repeat_interleave(steps) if y is not None else None
+    return gan.generate(z, y).float().cpu()
+
+
+def write_png_folder(samples: torch.Tensor, folder: Path) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, image in enumerate(samples):
+        save_png(image_grid(image.unsqueeze(0), nrow=1)[:, 2:-2, 2:-2], folder / f"{i:06d}.png")
+
+
+def run_sample(args: SampleArgs) -> Path:
+    device = resolve_device(args.device)
+    gan, _ = load_gan(args.ckpt, device, args.ema)
+    out = Path(args.out)
+    if args.interpolate:
+        if gan.info.kind != "image":
+            raise ConfigError("interpolate needs an image model")
+        grid = interpolation_grid(gan, args.rows, args.interpolate, device, args.seed)
+        return save_png(image_grid(grid, nrow=args.interpolate), out)
+    samples, labels = generate(gan, args.n, device, args.seed, args.batch_size)
+    if args.out.endswith(("/", "\\")) or out.is_dir():
+        if gan.info.kind != "image":
+            raise ConfigError("a folder of PNG files needs an image model; use out=x.npz")
+        write_png_folder(samples, out)
+        return out
+    if out.suffix == ".npz":
+        out.parent.mkdir(parents=True, exist_ok=True)
+        arrays = {"samples": samples.numpy()}
+        if labels is not None:
+            arrays["labels"] = labels.numpy()
+        np.savez(out, **arrays)
+        return out
+    if out.suffix.lower() == ".png":
+        return save_png(render(samples, gan.info.kind), out)
+    raise ConfigError(f"out={args.out}: use a .png grid, an .npz file, or a folder ending in /")

@@ -1,0 +1,70 @@
+"""What a run reports: TensorBoard events, metrics.jsonl, and a rich progress bar."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+from rich.console import Console
+from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
+                           TimeRemainingColumn)
+
+# metrics.jsonl key -> TensorBoard tag
+TAGS = {
+    "d_loss": "loss/d",
+    "g_loss": "loss/g",
+    "d_real": "D/real",  # mean raw D score on real data, D(x)
+    "d_fake": "D/fake",  # mean raw D score on generated data, D(G(z))
+    "grad_norm_d": "grad_norm/d",
+    "grad_norm_g": "grad_norm/g",
+    "steps_per_s": "speed/steps_per_s",
+}
+
+
+class RunLogger:
+    def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0,
+                 console: Console | None = None):
+        from torch.utils.tensorboard import SummaryWriter
+
+        self.run_dir = run_dir
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
+        self.metrics_path = run_dir / "metrics.jsonl"
+        self.console = console or Console(stderr=True)
+        self.progress = Progress(
+            TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[status]}"), TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(), console=self.console, transient=False,
+        )
+        self.task = self.progress.add_task("train", total=total_steps, completed=start_step,
+                                           status="", rate="")
+        self._last_time, self._last_step = time.perf_counter(), start_step
+
+    def __enter__(self):
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.progress.stop()
+        self.writer.close()
+
+    def log_scalars(self, step: int, values: dict[str, float]) -> dict:
+        now = time.perf_counter()
+        record = {"step": step, **values,
+                  "steps_per_s": (step - self._last_step) / max(now - self._last_time, 1e-9)}
+        self._last_time, self._last_step = now, step
+        for key, value in record.items():
+            if key != "step":
+                self.writer.add_scalar(TAGS.get(key, key), value, step)
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps(record) + "\n")
+        status = " ".join(f"{k}={record[k]:.3f}" for k in ("d_loss", "g_loss") if k in record)
+        self.progress.update(self.task, status=status, rate=f"{record['steps_per_s']:.1f} step/s")
+        return record
+
+    def advance(self, step: int) -> None:
+        self.progress.update(self.task, completed=step)
+
+    def log_image(self, step: int, image: torch.Tensor) -> None:
+        self.writer.add_image("samples", image, step)

@@ -1,0 +1,48 @@
+"""One discriminator update and one generator update."""
+
+from __future__ import annotations
+
+import torch
+
+from gancli.losses.base import GanLoss
+from gancli.models.base import GAN
+
+
+def grad_norm(module: torch.nn.Module) -> float:
+    norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
+    return torch.stack(norms).norm().item() if norms else 0.0
+
+
+def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
+                       real: torch.Tensor, y: torch.Tensor | None,
+                       stats: dict | None = None) -> None:
+    """Update D on one real batch and as many generated samples. Fills `stats` when given."""
+    n, device = real.shape[0], real.device
+    with torch.no_grad():
+        y_fake = gan.sample_labels(n, device)
+        fake = gan.generate(gan.sample_latent(n, device), y_fake)
+    d_real, d_fake = gan.discriminate(real, y), gan.discriminate(fake, y_fake)
+    d_loss = loss.d_loss(d_real, d_fake)
+    penalty = loss.d_penalty(gan, real, fake, y)
+    total = d_loss if penalty is None else d_loss + penalty
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    if stats is not None:
+        stats.update(d_loss=d_loss.item(), d_real=d_real.mean().item(),
+                     d_fake=d_fake.mean().item(), grad_norm_d=grad_norm(gan.D))
+        if penalty is not None:
+            stats["d_penalty"] = penalty.item()
+    opt.step()
+    loss.after_d_step(gan)
+
+
+def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
+                   device: torch.device, stats: dict | None = None) -> None:
+    y_fake = gan.sample_labels(n, device)
+    fake = gan.generate(gan.sample_latent(n, device), y_fake)
+    g_loss = loss.g_loss(gan.discriminate(fake, y_fake))
+    opt.zero_grad(set_to_none=True)
+    g_loss.backward()
+    if stats is not None:
+        stats.update(g_loss=g_loss.item(), grad_norm_g=grad_norm(gan.G))
+    opt.step()
