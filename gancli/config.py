@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gancli.errors import ConfigError
 from gancli.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, Registry
+from gancli.training.ema import EMAConfig
 
 
 class DeviceName(Enum):
@@ -27,6 +28,11 @@ class DeviceName(Enum):
 @dataclass
 class DeviceConfig:
     name: DeviceName = DeviceName.auto
+    threads: int | None = None  # CPU threads for torch; None keeps torch's default
+
+    def __post_init__(self):
+        if self.threads is not None and self.threads <= 0:
+            raise ConfigError(f"device.threads must be > 0, got {self.threads}")
 
 
 @dataclass
@@ -40,6 +46,7 @@ class TrainConfig:
     num_samples: int = 64  # images in each sample grid, drawn from one fixed noise batch
     num_workers: int = 0  # DataLoader workers, for datasets streamed from disk
     metric: str = "d_loss"  # value the entrypoint returns, for sweepers
+    ema: EMAConfig = field(default_factory=EMAConfig)  # moving average of G, sampled and saved
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",

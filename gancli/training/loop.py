@@ -15,8 +15,10 @@ from gancli.images import render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
 from gancli.training.checkpoint import rng_state, save_checkpoint
+from gancli.training.ema import build_ema
 from gancli.training.logging import TAGS, RunLogger
 from gancli.training.optimizers import build_optimizer
+from gancli.training.schedules import build_schedule
 from gancli.training.step import discriminator_step, generator_step
 
 REAL_POINTS_IN_PLOTS = 2000
@@ -47,6 +49,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     # Initialize
     device = resolve_device(cfg.device.name.value)
     seed_everything(cfg.seed)
+    if cfg.device.threads:
+        torch.set_num_threads(cfg.device.threads)
 
     # Load data
     data = build_dataset(cfg.dataset)
@@ -56,9 +60,16 @@ def train(cfg: Config, run_dir: str | Path) -> float:
 
     # Construct networks, loss and optimizers
     gan = build_model(cfg.model, data.info).to(device)
+    if t.batch_size % gan.pack:
+        raise ConfigError(f"train.batch_size={t.batch_size} must be a multiple of "
+                          f"model.pack={gan.pack}")
     loss = build_loss(cfg.loss)
     opt_g = build_optimizer(cfg.optimizer, gan.G.parameters(), "g")
     opt_d = build_optimizer(cfg.optimizer, gan.D.parameters(), "d")
+    sched_g = build_schedule(cfg.optimizer.schedule, opt_g, t.steps)
+    sched_d = build_schedule(cfg.optimizer.schedule, opt_d, t.steps)
+    ema = build_ema(gan.G, t.ema, t.batch_size)  # None when train.ema is off
+    clip = cfg.optimizer.max_grad_norm
     fixed = torch.Generator(device).manual_seed(cfg.seed)
     fixed_z = gan.sample_latent(t.num_samples, device, generator=fixed)
     fixed_y = gan.sample_labels(t.num_samples, device, generator=fixed)
@@ -68,13 +79,15 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             "config": to_container(cfg), "data_info": data.info.to_dict(), "step": step,
             "G": gan.G.state_dict(), "D": gan.D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "g_ema": ema.state_dict() if ema else None,
+            "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
             "sampler": sampler.state_dict(), "rng": rng_state(), "fixed_z": fixed_z.cpu(),
         }
 
     def export_samples(step: int, logger: RunLogger) -> None:
         gan.G.eval()
         with torch.no_grad():
-            samples = gan.generate(fixed_z, fixed_y)
+            samples = gan.generate(fixed_z, fixed_y, G=ema.G if ema else None)
         gan.G.train()
         image = render(samples, data.info.kind, real_for_plots)
         save_png(image, run_dir / "samples" / f"step_{step:07d}.png")
@@ -89,8 +102,15 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             for i in range(t.n_critic):
                 real, y = next(batches)
                 discriminator_step(gan, loss, opt_d, real, y,
-                                   stats if i == t.n_critic - 1 else None)
-            generator_step(gan, loss, opt_g, t.batch_size, device, stats)
+                                   stats if i == t.n_critic - 1 else None,
+                                   step=(step - 1) * t.n_critic + i, max_grad_norm=clip)
+            generator_step(gan, loss, opt_g, t.batch_size, device, stats, clip)
+            if stats is not None:
+                stats.update(lr_g=sched_g.get_last_lr()[0], lr_d=sched_d.get_last_lr()[0])
+            sched_g.step()
+            sched_d.step()
+            if ema is not None:
+                ema.update(gan.G, step)
 
             if stats is not None:
                 bad = [k for k, v in stats.items() if not np.isfinite(v)]

@@ -13,17 +13,24 @@ def grad_norm(module: torch.nn.Module) -> float:
     return torch.stack(norms).norm().item() if norms else 0.0
 
 
+def clip_gradients(module: torch.nn.Module, max_norm: float | None) -> None:
+    if max_norm is not None:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+
+
 def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
                        real: torch.Tensor, y: torch.Tensor | None,
-                       stats: dict | None = None) -> None:
-    """Update D on one real batch and as many generated samples. Fills `stats` when given."""
+                       stats: dict | None = None, step: int = 0,
+                       max_grad_norm: float | None = None) -> None:
+    """Update D on one real batch and as many generated samples. Fills `stats` when given
+    (gradient norms before clipping). `step` counts D updates, for lazy regularisation."""
     n, device = real.shape[0], real.device
     with torch.no_grad():
         y_fake = gan.sample_labels(n, device)
         fake = gan.generate(gan.sample_latent(n, device), y_fake)
     d_real, d_fake = gan.discriminate(real, y), gan.discriminate(fake, y_fake)
     d_loss = loss.d_loss(d_real, d_fake)
-    penalty = loss.d_penalty(gan, real, fake, y)
+    penalty = loss.d_penalty(gan, real, fake, y, step)
     total = d_loss if penalty is None else d_loss + penalty
     opt.zero_grad(set_to_none=True)
     total.backward()
@@ -32,12 +39,14 @@ def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
                      d_fake=d_fake.mean().item(), grad_norm_d=grad_norm(gan.D))
         if penalty is not None:
             stats["d_penalty"] = penalty.item()
+    clip_gradients(gan.D, max_grad_norm)
     opt.step()
     loss.after_d_step(gan)
 
 
 def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
-                   device: torch.device, stats: dict | None = None) -> None:
+                   device: torch.device, stats: dict | None = None,
+                   max_grad_norm: float | None = None) -> None:
     y_fake = gan.sample_labels(n, device)
     fake = gan.generate(gan.sample_latent(n, device), y_fake)
     g_loss = loss.g_loss(gan.discriminate(fake, y_fake))
@@ -45,4 +54,5 @@ def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
     g_loss.backward()
     if stats is not None:
         stats.update(g_loss=g_loss.item(), grad_norm_g=grad_norm(gan.G))
+    clip_gradients(gan.G, max_grad_norm)
     opt.step()
