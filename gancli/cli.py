@@ -43,7 +43,8 @@ def check_group_choices(overrides: list[str]) -> None:
     """Catch `model=nope` before Hydra does, so the error is one line listing the choices."""
     for arg in overrides:
         key, sep, value = arg.partition("=")
-        if not sep or key not in CONFIG_GROUPS or "(" in value:  # skip sweep functions
+        key = key.lstrip("+")  # +experiment=<name> adds a recipe
+        if not sep or key not in (*CONFIG_GROUPS, "experiment") or "(" in value:  # skip sweeps
             continue
         options = group_options(key)
         for choice in value.split(","):
@@ -115,6 +116,7 @@ def cmd_list(args: list[str]) -> None:
     for group in CONFIG_GROUPS:
         names = GROUPS[group].names() if group in GROUPS else ["auto", "cpu", "cuda"]
         table.add_row(group, ", ".join(names), ", ".join(group_options(group)))
+    table.add_row("+experiment", "(recipes)", ", ".join(group_options("experiment")))
     Console().print(table)
 
 

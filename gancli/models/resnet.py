@@ -136,10 +136,11 @@ class ResNetDiscriminator(nn.Module):
     def __init__(self, width: int, channels: int, resolution: int):
         super().__init__()
         widths = discriminator_widths(width, resolution)
-        # 32: down, down, keep, keep (SNGAN CIFAR); 48/64: down four times, then keep
-        downs = [True, True, False, False] if resolution == 32 else [True] * 4 + [False]
+        # as in Mimicry's SNGAN nets: 32 -> 8x8 (two of four blocks halve the size),
+        # 48 -> 3x3 (four of five), 64 -> 2x2 (all five)
+        downs = {32: [True, True, False, False], 48: [True] * 4 + [False], 64: [True] * 5}
         blocks, c_in = [], channels
-        for i, (c_out, down) in enumerate(zip(widths, downs, strict=True)):
+        for i, (c_out, down) in enumerate(zip(widths, downs[resolution], strict=True)):
             blocks.append(DBlock(c_in, c_out, down, first=i == 0))
             c_in = c_out
         self.blocks = nn.Sequential(*blocks)
