@@ -19,3 +19,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny DCGAN run on mnist5k, trained once per session; returns its run directory."""
+    from gancli.training.loop import train
+
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    train(compose_config(TINY), run_dir)
+    return run_dir

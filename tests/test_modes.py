@@ -6,8 +6,13 @@ import pytest
 import torch
 
 from gancli.data.toy2d import grid_means, ring_means
-from gancli.metrics.modes import (high_quality_fraction, mode_coverage, mode_histogram,
-                                  modes_captured, reverse_kl_to_uniform)
+from gancli.metrics.modes import (
+    high_quality_fraction,
+    mode_coverage,
+    mode_histogram,
+    modes_captured,
+    reverse_kl_to_uniform,
+)
 
 GRID = grid_means(5, 2.0).float()
 STD = 0.05

@@ -18,7 +18,9 @@ TAGS = {
     "d_fake": "D/fake",  # mean raw D score on generated data, D(G(z))
     "grad_norm_d": "grad_norm/d",
     "grad_norm_g": "grad_norm/g",
+    "d_penalty": "loss/d_penalty",
     "steps_per_s": "speed/steps_per_s",
+    "skipped_updates": "train/skipped_updates",  # dropped by train.nan_policy=skip
 }
 
 
@@ -30,6 +32,8 @@ class RunLogger:
         self.run_dir = run_dir
         self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
         self.metrics_path = run_dir / "metrics.jsonl"
+        if start_step:
+            self._truncate_metrics(start_step)
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
@@ -39,6 +43,14 @@ class RunLogger:
         self.task = self.progress.add_task("train", total=total_steps, completed=start_step,
                                            status="", rate="")
         self._last_time, self._last_step = time.perf_counter(), start_step
+
+    def _truncate_metrics(self, step: int) -> None:
+        """A resumed run drops records written after its checkpoint (TensorBoard does the same
+        through purge_step), so each step appears once."""
+        if self.metrics_path.exists():
+            lines = self.metrics_path.read_text().splitlines()
+            kept = [line for line in lines if line and json.loads(line)["step"] <= step]
+            self.metrics_path.write_text("".join(line + "\n" for line in kept))
 
     def __enter__(self):
         self.progress.start()
@@ -59,7 +71,11 @@ class RunLogger:
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         status = " ".join(f"{k}={record[k]:.3f}" for k in ("d_loss", "g_loss") if k in record)
-        self.progress.update(self.task, status=status, rate=f"{record['steps_per_s']:.1f} step/s")
+        rate = f"{record['steps_per_s']:.1f} step/s"
+        self.progress.update(self.task, status=status, rate=rate)
+        if not self.console.is_terminal:  # logs and batch jobs get a plain line instead of a bar
+            self.console.print(f"step {step}/{self.progress.tasks[0].total} {status} {rate}",
+                               highlight=False)
         return record
 
     def advance(self, step: int) -> None:

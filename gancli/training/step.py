@@ -8,6 +8,12 @@ from gancli.losses.base import GanLoss
 from gancli.models.base import GAN
 
 
+class NonFiniteLoss(Exception):
+    def __init__(self, net: str, value: float):
+        self.net, self.value = net, value
+        super().__init__(f"{net} loss is {value}")
+
+
 def grad_norm(module: torch.nn.Module) -> float:
     norms = [p.grad.detach().norm() for p in module.parameters() if p.grad is not None]
     return torch.stack(norms).norm().item() if norms else 0.0
@@ -18,12 +24,24 @@ def clip_gradients(module: torch.nn.Module, max_norm: float | None) -> None:
         torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
 
 
+def _apply(loss: torch.Tensor, opt: torch.optim.Optimizer, net: str, skip_nonfinite: bool) -> bool:
+    """Step `opt` unless the loss is NaN/Inf: then skip the update, or raise NonFiniteLoss."""
+    if torch.isfinite(loss):
+        opt.step()
+        return True
+    if not skip_nonfinite:
+        raise NonFiniteLoss(net, loss.item())
+    opt.zero_grad(set_to_none=True)
+    return False
+
+
 def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
                        real: torch.Tensor, y: torch.Tensor | None,
-                       stats: dict | None = None, step: int = 0,
-                       max_grad_norm: float | None = None) -> None:
+                       stats: dict | None = None, skip_nonfinite: bool = False,
+                       step: int = 0, max_grad_norm: float | None = None) -> bool:
     """Update D on one real batch and as many generated samples. Fills `stats` when given
-    (gradient norms before clipping). `step` counts D updates, for lazy regularisation."""
+    (gradient norms before clipping); returns whether the update was applied. `step` counts
+    D updates, for lazy regularisation."""
     n, device = real.shape[0], real.device
     with torch.no_grad():
         y_fake = gan.sample_labels(n, device)
@@ -40,13 +58,15 @@ def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
         if penalty is not None:
             stats["d_penalty"] = penalty.item()
     clip_gradients(gan.D, max_grad_norm)
-    opt.step()
-    loss.after_d_step(gan)
+    applied = _apply(total, opt, "discriminator", skip_nonfinite)
+    if applied:
+        loss.after_d_step(gan)
+    return applied
 
 
 def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
                    device: torch.device, stats: dict | None = None,
-                   max_grad_norm: float | None = None) -> None:
+                   skip_nonfinite: bool = False, max_grad_norm: float | None = None) -> bool:
     y_fake = gan.sample_labels(n, device)
     fake = gan.generate(gan.sample_latent(n, device), y_fake)
     g_loss = loss.g_loss(gan.discriminate(fake, y_fake))
@@ -55,4 +75,4 @@ def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
     if stats is not None:
         stats.update(g_loss=g_loss.item(), grad_norm_g=grad_norm(gan.G))
     clip_gradients(gan.G, max_grad_norm)
-    opt.step()
+    return _apply(g_loss, opt, "generator", skip_nonfinite)
