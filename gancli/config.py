@@ -40,6 +40,7 @@ class TrainConfig:
     num_samples: int = 64  # images in each sample grid, drawn from one fixed noise batch
     num_workers: int = 0  # DataLoader workers, for datasets streamed from disk
     metric: str = "d_loss"  # value the entrypoint returns, for sweepers
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",

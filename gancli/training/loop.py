@@ -14,6 +14,7 @@ from gancli.errors import ConfigError, GanError
 from gancli.images import render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
+from gancli.training import distributed
 from gancli.training.checkpoint import rng_state, save_checkpoint
 from gancli.training.logging import TAGS, RunLogger
 from gancli.training.optimizers import build_optimizer
@@ -45,12 +46,13 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                           f"{', '.join(sorted(TAGS))}")
 
     # Initialize
-    device = resolve_device(cfg.device.name.value)
-    seed_everything(cfg.seed)
+    dist = distributed.setup(resolve_device(cfg.device.name.value))  # joins torchrun's ranks
+    device = dist.device
+    seed_everything(distributed.rank_seed(cfg.seed, dist.rank))
 
     # Load data
     data = build_dataset(cfg.dataset)
-    sampler = data.sampler(t.batch_size, cfg.seed)
+    sampler = data.sampler(t.batch_size, cfg.seed, dist.rank, dist.world_size)
     real_for_plots = (data.real_samples(REAL_POINTS_IN_PLOTS, cfg.seed)
                       if data.info.kind == "points" else None)
 
@@ -63,12 +65,17 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     fixed_z = gan.sample_latent(t.num_samples, device, generator=fixed)
     fixed_y = gan.sample_labels(t.num_samples, device, generator=fixed)
 
+    # Distribute: the steps train `trainee` (G and D behind DDP, this rank's slice of the
+    # global noise); `gan` holds the same unwrapped modules for checkpoints and samples
+    trainee = distributed.for_training(gan, dist, cfg.seed, t.sync_batchnorm)
+
     def checkpoint(step: int) -> dict:
         return {
             "config": to_container(cfg), "data_info": data.info.to_dict(), "step": step,
             "G": gan.G.state_dict(), "D": gan.D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "sampler": sampler.state_dict(), "rng": rng_state(), "fixed_z": fixed_z.cpu(),
+            "noise_rng": trainee.noise.get_state(),
         }
 
     def export_samples(step: int, logger: RunLogger) -> None:
@@ -83,24 +90,25 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     # Train
     start, record = 0, {}
     batches = data.batches(sampler, device, t.num_workers)
-    with RunLogger(run_dir, t.steps, start) as logger:
+    with RunLogger(run_dir, t.steps, start, enabled=dist.is_main) as logger:
         for step in range(start + 1, t.steps + 1):
             stats = {} if step % t.log_every == 0 or step == t.steps else None
             for i in range(t.n_critic):
                 real, y = next(batches)
-                discriminator_step(gan, loss, opt_d, real, y,
+                discriminator_step(trainee, loss, opt_d, real, y,
                                    stats if i == t.n_critic - 1 else None)
-            generator_step(gan, loss, opt_g, t.batch_size, device, stats)
+            generator_step(trainee, loss, opt_g, t.batch_size // dist.world_size, device, stats)
 
             if stats is not None:
+                stats = distributed.mean_over_ranks(dist, stats)  # global-batch values
                 bad = [k for k, v in stats.items() if not np.isfinite(v)]
                 if bad:
                     raise GanError(f"non-finite {', '.join(bad)} at step {step}; lower the "
                                    f"learning rate or try another loss")
                 record = logger.log_scalars(step, stats)
-            if step % t.sample_every == 0 or step == t.steps:
+            if dist.is_main and (step % t.sample_every == 0 or step == t.steps):
                 export_samples(step, logger)
-            if step % t.ckpt_every == 0 or step == t.steps:
+            if dist.is_main and (step % t.ckpt_every == 0 or step == t.steps):
                 state = checkpoint(step)
                 if step % t.ckpt_every == 0:
                     save_checkpoint(state, run_dir / "checkpoints" / f"step_{step:07d}.pt")
