@@ -109,7 +109,7 @@ def cmd_sample(args: list[str]) -> None:
     from gancli.sampling import SampleArgs, run_sample
 
     parsed = parse_args(SampleArgs, args)
-    if parsed.ckpt == "???":
+    if not parsed.ckpt:
         raise ConfigError("ckpt is required: gan sample ckpt=outputs/<run>/checkpoints/last.pt")
     print(run_sample(parsed))
 

@@ -11,7 +11,7 @@ import torch
 from gancli.config import from_container
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
-from gancli.images import image_grid, render, save_png
+from gancli.images import image_grid, render, save_png, to_uint8
 from gancli.models import GAN, build_model
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import resolve_device
@@ -19,7 +19,7 @@ from gancli.training.loop import resolve_device
 
 @dataclass
 class SampleArgs:
-    ckpt: str = "???"
+    ckpt: str = ""  # required: a checkpoint file or a run directory
     out: str = "samples.png"  # .png grid, .npz array, or a folder (ends with /) of PNG files
     n: int = 64
     interpolate: int = 0  # >0: rows of this many latent interpolation steps (slerp)
@@ -91,7 +91,7 @@ def interpolation_grid(gan: GAN, rows: int, steps: int, device, seed: int) -> to
 def write_png_folder(samples: torch.Tensor, folder: Path) -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for i, image in enumerate(samples):
-        save_png(image_grid(image.unsqueeze(0), nrow=1)[:, 2:-2, 2:-2], folder / f"{i:06d}.png")
+        save_png(to_uint8(image), folder / f"{i:06d}.png")
 
 
 def run_sample(args: SampleArgs) -> Path:

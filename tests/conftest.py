@@ -1,49 +1,9 @@
-"""Shared fixtures: compose the real Hydra config with overrides, and run tiny trainings.
-
-Every test is seeded and runs on the CPU with data the project generates or ships.
-"""
-
-from __future__ import annotations
-
-import os
-import subprocess
-import sys
-from pathlib import Path
+"""Fixtures shared by all tests; helpers live in tests/helpers.py."""
 
 import pytest
 import torch
-from hydra import compose, initialize_config_module
 
-from gancli.config import Config, validate
-
-REPO = Path(__file__).resolve().parents[1]
-
-# Settings that make a training run take a second or two on the CPU.
-TINY = [
-    "device=cpu",
-    "train.steps=4",
-    "train.batch_size=16",
-    "train.log_every=2",
-    "train.sample_every=2",
-    "train.ckpt_every=2",
-    "train.num_samples=16",
-    "model.width_g=8",
-    "model.width_d=8",
-]
-
-
-def compose_config(overrides: list[str] | None = None) -> Config:
-    """The typed config `gan train <overrides>` would run with."""
-    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
-        return validate(compose(config_name="config", overrides=list(overrides or [])))
-
-
-def run_gan(*args: str, cwd: Path, env: dict | None = None, timeout: float = 300):
-    """Run the real `gan` command in a subprocess (as a user would); returns CompletedProcess."""
-    full_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    full_env.pop("HYDRA_FULL_ERROR", None)
-    return subprocess.run([sys.executable, "-m", "gancli", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=timeout)
+from tests.helpers import TINY, compose_config, run_gan  # noqa: F401  (re-exported)
 
 
 @pytest.fixture(autouse=True)
@@ -59,3 +19,13 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "gpu" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def tiny_run(tmp_path_factory):
+    """One tiny DCGAN run on mnist5k, trained once per session; returns its run directory."""
+    from gancli.training.loop import train
+
+    run_dir = tmp_path_factory.mktemp("tiny_run")
+    train(compose_config(TINY), run_dir)
+    return run_dir

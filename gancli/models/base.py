@@ -1,7 +1,7 @@
 """The G/D pair every model builder returns, and the seams the training loop calls.
 
-The loop only calls `sample_latent`, `sample_labels`, `generate` and `discriminate`; a model family that needs
-labels or codes overrides these (and nothing in the loop changes).
+The loop only calls `sample_latent`, `sample_labels`, `generate` and `discriminate`; a model
+family that needs labels or codes overrides these (and nothing in the loop changes).
 """
 
 from __future__ import annotations

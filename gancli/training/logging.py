@@ -8,8 +8,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn,
-                           TimeRemainingColumn)
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 # metrics.jsonl key -> TensorBoard tag
 TAGS = {
@@ -68,7 +67,11 @@ class RunLogger:
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
         status = " ".join(f"{k}={record[k]:.3f}" for k in ("d_loss", "g_loss") if k in record)
-        self.progress.update(self.task, status=status, rate=f"{record['steps_per_s']:.1f} step/s")
+        rate = f"{record['steps_per_s']:.1f} step/s"
+        self.progress.update(self.task, status=status, rate=rate)
+        if not self.console.is_terminal:  # logs and batch jobs get a plain line instead of a bar
+            self.console.print(f"step {step}/{self.progress.tasks[0].total} {status} {rate}",
+                               highlight=False)
         return record
 
     def advance(self, step: int) -> None:

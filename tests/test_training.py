@@ -1,0 +1,89 @@
+"""Training on tiny settings: weights move, the run directory has its documented layout."""
+
+import json
+
+import torch
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+from gancli.data import build_dataset
+from gancli.losses import build_loss
+from gancli.models import build_model
+from gancli.training.checkpoint import load_checkpoint
+from gancli.training.loop import train
+from gancli.training.optimizers import build_optimizer
+from gancli.training.step import discriminator_step, generator_step
+from tests.helpers import TINY, compose_config, run_gan
+
+
+def test_one_step_changes_both_networks():
+    cfg = compose_config(TINY)
+    data = build_dataset(cfg.dataset)
+    gan = build_model(cfg.model, data.info)
+    loss = build_loss(cfg.loss)
+    opt_g = build_optimizer(cfg.optimizer, gan.G.parameters(), "g")
+    opt_d = build_optimizer(cfg.optimizer, gan.D.parameters(), "d")
+    g0 = [p.detach().clone() for p in gan.G.parameters()]
+    d0 = [p.detach().clone() for p in gan.D.parameters()]
+    real, y = next(data.batches(data.sampler(16, 0), torch.device("cpu")))
+
+    discriminator_step(gan, loss, opt_d, real, y)
+    assert all(torch.equal(a, b) for a, b in zip(g0, gan.G.parameters(), strict=True))
+    d1 = [p.detach().clone() for p in gan.D.parameters()]
+    assert any(not torch.equal(a, b) for a, b in zip(d0, d1, strict=True))
+
+    generator_step(gan, loss, opt_g, 16, torch.device("cpu"))
+    assert all(not torch.equal(a, b) for a, b in zip(g0, gan.G.parameters(), strict=True))
+    # the generator update leaves D's weights alone
+    assert all(torch.equal(a, b) for a, b in zip(d1, gan.D.parameters(), strict=True))
+
+
+def test_training_is_reproducible_from_the_seed(tmp_path):
+    cfg = compose_config(TINY)
+    train(cfg, tmp_path / "a")
+    train(cfg, tmp_path / "b")
+    a = load_checkpoint(tmp_path / "a")
+    b = load_checkpoint(tmp_path / "b")
+    assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])
+    assert all(torch.equal(a["D"][k], b["D"][k]) for k in a["D"])
+
+
+def test_gan_train_leaves_the_documented_run_directory(tmp_path):
+    out = run_gan("train", "train.steps=30", "train.sample_every=10", "train.ckpt_every=10",
+                  "train.log_every=10", *[t for t in TINY if not t.startswith("train.")],
+                  "hydra.run.dir=run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    run = tmp_path / "run"
+    assert (run / ".hydra" / "config.yaml").is_file()
+    assert (run / "checkpoints" / "last.pt").is_file()
+    assert sorted(p.name for p in (run / "checkpoints").glob("step_*.pt")) == [
+        "step_0000010.pt", "step_0000020.pt", "step_0000030.pt"]
+    assert len(list((run / "samples").glob("step_*.png"))) == 3
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [10, 20, 30]
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"} <= set(records[0])
+
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    assert {"loss/d", "loss/g", "D/real", "D/fake", "grad_norm/d"} <= set(events.Tags()["scalars"])
+    assert "samples" in events.Tags()["images"]
+
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert state["step"] == 30 and state["config"]["model"]["name"] == "dcgan"
+
+
+def test_default_run_dir_is_under_outputs(tmp_path):
+    out = run_gan("train", *TINY, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    runs = list((tmp_path / "outputs").glob("*/*_mnist5k_dcgan_gan"))
+    assert len(runs) == 1 and (runs[0] / "checkpoints" / "last.pt").is_file()
+
+
+def test_multirun_leaves_one_directory_per_job(tmp_path):
+    out = run_gan("train", "-m", "loss=gan", "train.steps=3", "seed=1,2", *TINY[:1],
+                  "model.width_g=8", "model.width_d=8", "train.batch_size=16",
+                  "hydra.sweep.dir=sweep", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    jobs = sorted(p.name for p in (tmp_path / "sweep").iterdir() if p.is_dir())
+    assert jobs == ["0", "1"]
+    seeds = [load_checkpoint(tmp_path / "sweep" / j)["config"]["seed"] for j in jobs]
+    assert seeds == [1, 2]
