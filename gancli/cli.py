@@ -10,6 +10,7 @@ import os
 import sys
 from dataclasses import dataclass
 from importlib.resources import files
+from pathlib import Path
 
 from omegaconf import OmegaConf
 
@@ -69,10 +70,14 @@ def _hydra_app():
     def train_app(cfg) -> float:
         from gancli.config import validate
         from gancli.training.loop import train
+        from gancli.training.signals import StopRequested
 
         try:
             typed = validate(cfg)
             return train(typed, HydraConfig.get().runtime.output_dir)
+        except StopRequested as stop:
+            print(str(stop), file=sys.stderr)
+            sys.exit(128 + stop.signum)
         except GanError as err:
             if _debug():
                 raise
@@ -81,11 +86,43 @@ def _hydra_app():
     return train_app
 
 
+def _override(args: list[str], key: str) -> str | None:
+    values = [a.split("=", 1)[1] for a in args if a.startswith(f"{key}=")]
+    return values[-1] if values else None
+
+
+def continue_in_run_dir(args: list[str]) -> list[str]:
+    """`resume=X` writes into X's run directory, so checkpoints and logs carry on in one place."""
+    from gancli.training.resume import run_dir_of
+
+    resume = _override(args, "resume")
+    if not resume or resume == "null" or _override(args, "hydra.run.dir"):
+        return args
+    if not Path(resume).exists():
+        raise GanError(f"resume: no run directory or checkpoint at {resume}")
+    if "-m" in args or "--multirun" in args:
+        raise ConfigError("resume= continues one run; it cannot be combined with -m")
+    return [*args, f"hydra.run.dir={run_dir_of(resume)}"]
+
+
+def check_output_dir(args: list[str]) -> None:
+    """Fail in one line, before Hydra tries, when the run directory cannot be created."""
+    multirun = "-m" in args or "--multirun" in args
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    target = Path((_override(args, key) or "outputs").split("$")[0] or ".").absolute()
+    existing = next(p for p in (target, *target.parents) if p.exists())
+    if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
+        raise GanError(f"cannot create the run directory {target}: {existing} is not a writable "
+                       f"directory; run from another folder or set {key}=<path>")
+
+
 def cmd_train(args: list[str]) -> None:
     from gancli import torchrun
     from gancli.training import distributed
 
     check_group_choices(args)
+    args = continue_in_run_dir(args)
+    check_output_dir(args)
     try:
         sys.argv = ["gan train", *torchrun.hydra_args(args)]  # unchanged outside torchrun
         _hydra_app()()

@@ -29,6 +29,11 @@ class DeviceConfig:
     name: DeviceName = DeviceName.auto
 
 
+class NanPolicy(Enum):
+    stop = "stop"  # stop the run, naming the step and network; the last good checkpoint stays
+    skip = "skip"  # drop that update and count it
+
+
 @dataclass
 class TrainConfig:
     steps: int = 3000  # generator updates
@@ -40,14 +45,18 @@ class TrainConfig:
     num_samples: int = 64  # images in each sample grid, drawn from one fixed noise batch
     num_workers: int = 0  # DataLoader workers, for datasets streamed from disk
     metric: str = "d_loss"  # value the entrypoint returns, for sweepers
+    keep_last: int = 0  # periodic step_*.pt checkpoints to keep; 0 keeps them all
+    auto_resume: bool = False  # continue from <run dir>/checkpoints/last.pt when it exists
+    nan_policy: NanPolicy = NanPolicy.stop
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",
                     "log_every", "num_samples"):
             _require_positive(f"train.{key}", getattr(self, key))
-        if self.num_workers < 0:
-            raise ConfigError(f"train.num_workers must be >= 0, got {self.num_workers}")
+        for key in ("num_workers", "keep_last"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"train.{key} must be >= 0, got {getattr(self, key)}")
 
 
 @dataclass
@@ -59,6 +68,7 @@ class Config:
     device: DeviceConfig = field(default_factory=DeviceConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     seed: int = 0
+    resume: str | None = None  # a run directory or checkpoint to continue
 
 
 GROUPS: dict[str, Registry] = {

@@ -100,6 +100,16 @@ class GanData:
         raise NotImplementedError
 
 
+def _plain_errors(loader):
+    """A GanError raised in a DataLoader worker comes back wrapped in a multi-line message
+    holding the worker's traceback; keep only the original one-line message."""
+    try:
+        yield from loader
+    except GanError as err:
+        last = str(err).strip().splitlines()[-1]
+        raise GanError(last.split("GanError: ", 1)[-1]) from None
+
+
 def uint8_to_unit(x: torch.Tensor) -> torch.Tensor:
     """uint8 pixels -> float in [-1, 1]."""
     return x.float().div_(127.5).sub_(1.0)
@@ -149,7 +159,7 @@ class StreamedData(GanData):
         loader = DataLoader(self.dataset, batch_sampler=ahead, num_workers=num_workers,
                             pin_memory=device.type == "cuda",
                             persistent_workers=num_workers > 0)
-        for x, y in loader:
+        for x, y in _plain_errors(loader):
             sampler.advance()
             y = y.to(device, non_blocking=True) if self.info.num_classes else None
             yield x.to(device, non_blocking=True), y

@@ -133,10 +133,27 @@ class ImageFiles(Dataset):
         self.files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
             raise GanError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
+        self._check_headers()
         parents = {p.parent for p in self.files}
         self.classes = sorted(p.name for p in parents) if root not in parents else []
         index = {name: i for i, name in enumerate(self.classes)}
         self.labels = [index[p.parent.name] if self.classes else 0 for p in self.files]
+
+    def _check_headers(self) -> None:
+        """Open every file's header (cheap) so unreadable files fail before training starts."""
+        from PIL import Image
+
+        bad = []
+        for path in self.files:
+            try:
+                with Image.open(path) as im:
+                    im.size  # noqa: B018  (reading the header is the check)
+            except (OSError, ValueError) as err:
+                bad.append((path, err))
+        if bad:
+            path, err = bad[0]
+            raise GanError(f"{len(bad)} unreadable image file(s) under {self.root}, e.g. {path} "
+                           f"({type(err).__name__}); remove or replace them")
 
     def __len__(self):
         return len(self.files)
@@ -144,8 +161,11 @@ class ImageFiles(Dataset):
     def __getitem__(self, i):
         from PIL import Image
 
-        with Image.open(self.files[i]) as im:
-            return self.transform(im), self.labels[i]
+        try:
+            with Image.open(self.files[i]) as im:
+                return self.transform(im), self.labels[i]
+        except (OSError, ValueError) as err:
+            raise GanError(f"cannot decode image {self.files[i]}: {err}") from None
 
 
 @DATASETS.register("folder", FolderConfig)

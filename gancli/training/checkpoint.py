@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import pickle
 import random
+import re
 import tempfile
 import zipfile
 from pathlib import Path
@@ -37,6 +38,13 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     return path
 
 
+def rotate_checkpoints(folder: Path, keep_last: int) -> None:
+    """Delete all but the newest `keep_last` step_*.pt files (0 keeps them all)."""
+    if keep_last > 0:
+        for old in sorted(folder.glob("step_*.pt"))[:-keep_last]:
+            old.unlink()
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     """Load a gancli checkpoint; every failure is one GanError line naming the file."""
     path = Path(path)
@@ -47,10 +55,12 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else ""
+        unsafe = re.search(r"Unsupported global: GLOBAL (\S+)", str(err))
+        if unsafe is None:  # not a pickle of disallowed objects: damaged bytes
+            raise GanError(f"cannot read checkpoint {path}: truncated or corrupt") from None
         raise GanError(
-            f"refusing to load {path}: it holds objects other than tensors and plain data "
-            f"(weights_only=True rejected it; its code was not run). {first}"
+            f"refusing to load {path}: it holds code ({unsafe.group(1)}), not just tensors and "
+            f"plain data; weights_only=True rejected it and none of it was run"
         ) from None
     except (RuntimeError, EOFError, zipfile.BadZipFile, OSError) as err:
         raise GanError(f"cannot read checkpoint {path}: truncated or corrupt ({err})") from None

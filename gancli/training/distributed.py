@@ -148,6 +148,25 @@ def mean_over_ranks(ctx: Context, values: dict[str, float]) -> dict[str, float]:
     return {k: v / ctx.world_size for k, v in zip(keys, summed.tolist(), strict=True)}
 
 
+def any_rank(ctx: Context, flag: bool) -> bool:
+    """True on every rank when `flag` is true on one: ranks must leave the loop together."""
+    if not ctx.distributed:
+        return flag
+    value = torch.tensor([float(flag)])
+    dist.all_reduce(value, op=dist.ReduceOp.MAX)
+    return bool(value.item())
+
+
+def finite_on_all_ranks(loss: torch.Tensor) -> bool:
+    """Whether `loss` is finite on every rank, so that all ranks apply or skip an update alike."""
+    finite = torch.isfinite(loss.detach()).all()
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return bool(finite)
+    flag = finite.to(torch.float32).reshape(1)
+    dist.all_reduce(flag, op=dist.ReduceOp.MIN)
+    return bool(flag.item())
+
+
 def _wrap(module: nn.Module, ctx: Context, sync_batchnorm: bool) -> nn.Module:
     if sync_batchnorm:
         # Replaces BatchNorm layers inside `module` in place; parameters stay the same
@@ -179,13 +198,15 @@ class _GlobalNoise:
         return self._slice(y, n)
 
 
-def for_training(gan: GAN, ctx: Context, seed: int, sync_batchnorm: bool = False) -> GAN:
+def for_training(gan: GAN, ctx: Context, seed: int, sync_batchnorm: bool = False,
+                 noise_state: torch.Tensor | None = None) -> GAN:
     """The GAN as the training steps see it.
 
     It is an instance of the model family's own class (so every method it overrides still
     applies) sharing all modules with `gan`, except that `G` and `D` are the DDP wrappers when
-    there are several ranks, and noise comes from the shared stream (see _GlobalNoise). Keep
-    using `gan` itself for checkpoints, sample images and EMA: its state dicts are unwrapped.
+    there are several ranks, and noise comes from the shared stream (see _GlobalNoise), which
+    `noise_state` (a checkpoint's "noise_rng") continues. Keep using `gan` itself for
+    checkpoints, sample images and EMA: its state dicts are unwrapped.
     """
     if sync_batchnorm and ctx.distributed and ctx.device.type != "cuda":
         raise ConfigError("train.sync_batchnorm=true needs CUDA devices: PyTorch's "
@@ -199,6 +220,9 @@ def for_training(gan: GAN, ctx: Context, seed: int, sync_batchnorm: bool = False
         modules["G"] = _wrap(gan.G, ctx, sync_batchnorm)
         modules["D"] = _wrap(gan.D, ctx, sync_batchnorm)
     view.__dict__["_modules"] = modules
-    view.__dict__["noise"] = torch.Generator(ctx.device).manual_seed(seed + NOISE_SEED_OFFSET)
+    noise = torch.Generator(ctx.device).manual_seed(seed + NOISE_SEED_OFFSET)
+    if noise_state is not None:
+        noise.set_state(noise_state)
+    view.__dict__["noise"] = noise
     view.__dict__["_rank"], view.__dict__["_world_size"] = ctx.rank, ctx.world_size
     return view

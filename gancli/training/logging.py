@@ -18,7 +18,9 @@ TAGS = {
     "d_fake": "D/fake",  # mean raw D score on generated data, D(G(z))
     "grad_norm_d": "grad_norm/d",
     "grad_norm_g": "grad_norm/g",
+    "d_penalty": "loss/d_penalty",
     "steps_per_s": "speed/steps_per_s",
+    "skipped_updates": "train/skipped_updates",  # dropped by train.nan_policy=skip
 }
 
 
@@ -35,6 +37,8 @@ class RunLogger:
             return
         self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
         self.metrics_path = run_dir / "metrics.jsonl"
+        if start_step:
+            self._truncate_metrics(start_step)
         self.console = console or Console(stderr=True)
         self.progress = Progress(
             TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(),
@@ -43,6 +47,14 @@ class RunLogger:
         )
         self.task = self.progress.add_task("train", total=total_steps, completed=start_step,
                                            status="", rate="")
+
+    def _truncate_metrics(self, step: int) -> None:
+        """A resumed run drops records written after its checkpoint (TensorBoard does the same
+        through purge_step), so each step appears once."""
+        if self.metrics_path.exists():
+            lines = self.metrics_path.read_text().splitlines()
+            kept = [line for line in lines if line and json.loads(line)["step"] <= step]
+            self.metrics_path.write_text("".join(line + "\n" for line in kept))
 
     def __enter__(self):
         if self.enabled:

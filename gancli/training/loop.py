@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import random
+import signal
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from gancli.config import Config, to_container
+from gancli.config import Config, NanPolicy, to_container
 from gancli.data import build_dataset
 from gancli.errors import ConfigError, GanError
 from gancli.images import render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
 from gancli.training import distributed
-from gancli.training.checkpoint import rng_state, save_checkpoint
+from gancli.training.checkpoint import (
+    load_checkpoint,
+    rng_state,
+    rotate_checkpoints,
+    save_checkpoint,
+    set_rng_state,
+)
 from gancli.training.logging import TAGS, RunLogger
 from gancli.training.optimizers import build_optimizer
-from gancli.training.step import discriminator_step, generator_step
+from gancli.training.resume import check_compatible, checkpoint_to_resume
+from gancli.training.signals import GracefulStop, StopRequested
+from gancli.training.step import NonFiniteLoss, discriminator_step, generator_step
 
 REAL_POINTS_IN_PLOTS = 2000
 
@@ -37,13 +46,19 @@ def seed_everything(seed: int) -> None:
     torch.manual_seed(seed)
 
 
+def weights_finite(module: torch.nn.Module) -> bool:
+    return all(torch.isfinite(p).all() for p in module.parameters())
+
+
 def train(cfg: Config, run_dir: str | Path) -> float:
     """Train a GAN as `cfg` says, writing into run_dir; return the final `train.metric`."""
     run_dir = Path(run_dir)
+    ckpt_dir = run_dir / "checkpoints"
     t = cfg.train
     if t.metric not in TAGS:
         raise ConfigError(f"train.metric '{t.metric}' is not logged; choose one of: "
                           f"{', '.join(sorted(TAGS))}")
+    skip_nonfinite = t.nan_policy is NanPolicy.skip
 
     # Initialize
     dist = distributed.setup(resolve_device(cfg.device.name.value))  # joins torchrun's ranks
@@ -64,10 +79,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     fixed = torch.Generator(device).manual_seed(cfg.seed)
     fixed_z = gan.sample_latent(t.num_samples, device, generator=fixed)
     fixed_y = gan.sample_labels(t.num_samples, device, generator=fixed)
-
-    # Distribute: the steps train `trainee` (G and D behind DDP, this rank's slice of the
-    # global noise); `gan` holds the same unwrapped modules for checkpoints and samples
-    trainee = distributed.for_training(gan, dist, cfg.seed, t.sync_batchnorm)
+    skipped = 0  # updates dropped by nan_policy=skip
 
     def checkpoint(step: int) -> dict:
         return {
@@ -75,8 +87,46 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             "G": gan.G.state_dict(), "D": gan.D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "sampler": sampler.state_dict(), "rng": rng_state(), "fixed_z": fixed_z.cpu(),
-            "noise_rng": trainee.noise.get_state(),
+            "skipped": skipped, "noise_rng": trainee.noise.get_state(),
         }
+
+    # Resume: everything that decides the rest of the trajectory comes from the checkpoint
+    start, noise_state = 0, None
+    resume_from = checkpoint_to_resume(cfg, run_dir)
+    if resume_from is not None:
+        state = load_checkpoint(resume_from)
+        check_compatible(cfg, state["config"], resume_from)
+        gan.G.load_state_dict(state["G"])
+        gan.D.load_state_dict(state["D"])
+        opt_g.load_state_dict(state["opt_g"])
+        opt_d.load_state_dict(state["opt_d"])
+        sampler.load_state_dict(state["sampler"])
+        set_rng_state(state["rng"])  # rank 0's; other ranks reseed from (seed, rank, step)
+        if dist.rank:
+            seed_everything(distributed.rank_seed(cfg.seed + state["step"], dist.rank))
+        noise_state = state.get("noise_rng")  # the global latent stream: any world size
+        fixed_z = state["fixed_z"].to(device)
+        start, skipped = state["step"], state.get("skipped", 0)
+        if start >= t.steps:
+            raise GanError(f"{resume_from} is already at step {start} >= train.steps={t.steps}; "
+                           f"raise train.steps to train longer")
+
+    # Distribute: the steps train `trainee` (G and D behind DDP, this rank's slice of the
+    # global noise); `gan` holds the same unwrapped modules for checkpoints and samples
+    trainee = distributed.for_training(gan, dist, cfg.seed, t.sync_batchnorm, noise_state)
+
+    def save(step: int, periodic: bool) -> Path:
+        if not (weights_finite(gan.G) and weights_finite(gan.D)):
+            net = "generator" if not weights_finite(gan.G) else "discriminator"
+            raise GanError(f"non-finite {net} weights at step {step}; not saved, the last good "
+                           f"checkpoint is {ckpt_dir / 'last.pt'}")
+        if not dist.is_main:  # every rank holds the same weights; rank 0 alone writes
+            return ckpt_dir / "last.pt"
+        state = checkpoint(step)
+        if periodic:
+            save_checkpoint(state, ckpt_dir / f"step_{step:07d}.pt")
+            rotate_checkpoints(ckpt_dir, t.keep_last)
+        return save_checkpoint(state, ckpt_dir / "last.pt")
 
     def export_samples(step: int, logger: RunLogger) -> None:
         gan.G.eval()
@@ -88,31 +138,36 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         logger.log_image(step, image)
 
     # Train
-    start, record = 0, {}
+    record = {}
     batches = data.batches(sampler, device, t.num_workers)
-    with RunLogger(run_dir, t.steps, start, enabled=dist.is_main) as logger:
+    with (RunLogger(run_dir, t.steps, start, enabled=dist.is_main) as logger,
+          GracefulStop() as stop):
         for step in range(start + 1, t.steps + 1):
             stats = {} if step % t.log_every == 0 or step == t.steps else None
-            for i in range(t.n_critic):
-                real, y = next(batches)
-                discriminator_step(trainee, loss, opt_d, real, y,
-                                   stats if i == t.n_critic - 1 else None)
-            generator_step(trainee, loss, opt_g, t.batch_size // dist.world_size, device, stats)
+            try:
+                for i in range(t.n_critic):
+                    real, y = next(batches)
+                    last = i == t.n_critic - 1
+                    skipped += not discriminator_step(trainee, loss, opt_d, real, y,
+                                                      stats if last else None, skip_nonfinite)
+                skipped += not generator_step(trainee, loss, opt_g,
+                                              t.batch_size // dist.world_size, device, stats,
+                                              skip_nonfinite)
+            except NonFiniteLoss as err:
+                raise GanError(f"non-finite {err.net} loss ({err.value}) at step {step}; "
+                               f"stopped. The last good checkpoint is {ckpt_dir / 'last.pt'}. "
+                               f"Lower the learning rate, or set train.nan_policy=skip") from None
 
             if stats is not None:
                 stats = distributed.mean_over_ranks(dist, stats)  # global-batch values
-                bad = [k for k, v in stats.items() if not np.isfinite(v)]
-                if bad:
-                    raise GanError(f"non-finite {', '.join(bad)} at step {step}; lower the "
-                                   f"learning rate or try another loss")
-                record = logger.log_scalars(step, stats)
+                record = logger.log_scalars(step, {**stats, "skipped_updates": skipped})
             if dist.is_main and (step % t.sample_every == 0 or step == t.steps):
                 export_samples(step, logger)
-            if dist.is_main and (step % t.ckpt_every == 0 or step == t.steps):
-                state = checkpoint(step)
-                if step % t.ckpt_every == 0:
-                    save_checkpoint(state, run_dir / "checkpoints" / f"step_{step:07d}.pt")
-                save_checkpoint(state, run_dir / "checkpoints" / "last.pt")
+            if step % t.ckpt_every == 0 or step == t.steps:
+                save(step, periodic=step % t.ckpt_every == 0)
             logger.advance(step)
+            if distributed.any_rank(dist, stop.signum is not None):  # all stop at one step
+                raise StopRequested(stop.signum or signal.SIGTERM, step,
+                                    save(step, periodic=False))
 
     return float(record[t.metric])

@@ -6,6 +6,13 @@ import torch
 
 from gancli.losses.base import GanLoss
 from gancli.models.base import GAN
+from gancli.training.distributed import finite_on_all_ranks
+
+
+class NonFiniteLoss(Exception):
+    def __init__(self, net: str, value: float):
+        self.net, self.value = net, value
+        super().__init__(f"{net} loss is {value}")
 
 
 def grad_norm(module: torch.nn.Module) -> float:
@@ -13,10 +20,22 @@ def grad_norm(module: torch.nn.Module) -> float:
     return torch.stack(norms).norm().item() if norms else 0.0
 
 
+def _apply(loss: torch.Tensor, opt: torch.optim.Optimizer, net: str, skip_nonfinite: bool) -> bool:
+    """Step `opt` unless the loss is NaN/Inf: then skip the update, or raise NonFiniteLoss."""
+    if finite_on_all_ranks(loss):  # under torchrun every rank decides alike
+        opt.step()
+        return True
+    if not skip_nonfinite:
+        raise NonFiniteLoss(net, loss.item())
+    opt.zero_grad(set_to_none=True)
+    return False
+
+
 def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
                        real: torch.Tensor, y: torch.Tensor | None,
-                       stats: dict | None = None) -> None:
-    """Update D on one real batch and as many generated samples. Fills `stats` when given."""
+                       stats: dict | None = None, skip_nonfinite: bool = False) -> bool:
+    """Update D on one real batch and as many generated samples. Fills `stats` when given;
+    returns whether the update was applied."""
     n, device = real.shape[0], real.device
     with torch.no_grad():
         y_fake = gan.sample_labels(n, device)
@@ -32,12 +51,15 @@ def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
                      d_fake=d_fake.mean().item(), grad_norm_d=grad_norm(gan.D))
         if penalty is not None:
             stats["d_penalty"] = penalty.item()
-    opt.step()
-    loss.after_d_step(gan)
+    applied = _apply(total, opt, "discriminator", skip_nonfinite)
+    if applied:
+        loss.after_d_step(gan)
+    return applied
 
 
 def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
-                   device: torch.device, stats: dict | None = None) -> None:
+                   device: torch.device, stats: dict | None = None,
+                   skip_nonfinite: bool = False) -> bool:
     y_fake = gan.sample_labels(n, device)
     fake = gan.generate(gan.sample_latent(n, device), y_fake)
     g_loss = loss.g_loss(gan.discriminate(fake, y_fake))
@@ -45,4 +67,4 @@ def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
     g_loss.backward()
     if stats is not None:
         stats.update(g_loss=g_loss.item(), grad_norm_g=grad_norm(gan.G))
-    opt.step()
+    return _apply(g_loss, opt, "generator", skip_nonfinite)

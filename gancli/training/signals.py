@@ -1,0 +1,44 @@
+"""SIGINT / SIGTERM (Ctrl-C, preemption) ask the loop to checkpoint and stop; a second Ctrl-C
+stops at once."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+
+class StopRequested(Exception):
+    """Raised by the loop after it saved a checkpoint because a signal asked it to stop."""
+
+    def __init__(self, signum: int, step: int, checkpoint):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        name = signal.Signals(signum).name
+        super().__init__(f"stopped by {name} at step {step}; checkpoint saved to {checkpoint}; "
+                         f"continue with: gan train resume={checkpoint.parent.parent}")
+
+
+class GracefulStop:
+    """Context manager: while active, the first SIGINT/SIGTERM sets `signum`; a second SIGINT
+    raises KeyboardInterrupt immediately."""
+
+    SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+    def __init__(self):
+        self.signum: int | None = None
+        self._previous = {}
+
+    def _handle(self, signum, frame):
+        if self.signum is not None and signum == signal.SIGINT:
+            raise KeyboardInterrupt  # second Ctrl-C: give up on the checkpoint
+        self.signum = signum
+
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread():  # handlers live there only
+            for sig in self.SIGNALS:
+                self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+        return False
