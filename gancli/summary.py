@@ -201,9 +201,10 @@ def summarize(sweep_dir: str | Path, metric: str | None = None, direction: str |
         console = Console()
         if not console.is_terminal:  # a log file or pipe: no need to squeeze into 80 columns
             console = Console(width=160)
+    console.print(f"sweep {sweep_dir}", soft_wrap=True)
     console.print(summary_table(ranked, metric, direction,
-                                f"sweep {sweep_dir}: {len(jobs)} jobs, best {metric} first"))
-    console.print(f"written: {sweep_dir / CSV_NAME}")
+                                f"{len(jobs)} jobs, best {metric} first"))
+    console.print(f"written: {sweep_dir / CSV_NAME}", soft_wrap=True)
     return ranked
 
 

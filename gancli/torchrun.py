@@ -9,6 +9,8 @@ every rank passes it to Hydra as `hydra.run.dir`. Ranks other than 0 also turn o
 
 from __future__ import annotations
 
+import re
+
 from gancli.errors import GanError
 from gancli.training import distributed
 
@@ -25,8 +27,11 @@ def _given(args: list[str], key: str) -> bool:
 
 
 def quote(value: str) -> str:
-    """A Hydra override value that stays one literal string whatever it contains."""
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    """A Hydra override value that stays one literal string whatever it contains. In Hydra's
+    quoted strings only quotes, and backslashes right before a quote, are escaped."""
+    value = re.sub(r"(\\*)'", lambda m: m.group(1) * 2 + "\\'", value)
+    value = re.sub(r"(\\+)$", lambda m: m.group(1) * 2, value)  # before the closing quote
+    return f"'{value}'"
 
 
 def resolve_run_dir(args: list[str]) -> str | None:
