@@ -221,7 +221,11 @@ def test_single_process_helpers_pass_values_through():
 def _clear_rank_env(monkeypatch):
     for key in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR",
                 "MASTER_PORT", "SUBMITIT_EXECUTOR"):
-        monkeypatch.delenv(key, raising=False)  # and restored after the test
+        # setenv first so that monkeypatch restores the key even when code under test sets
+        # it (delenv of an absent key records nothing; a leaked WORLD_SIZE would make later
+        # `gan train` subprocesses wait for ranks that never come)
+        monkeypatch.setenv(key, "")
+        monkeypatch.delenv(key)
 
 
 def test_torchrun_environment_means_launched(monkeypatch):
