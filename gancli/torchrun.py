@@ -54,16 +54,18 @@ def hydra_args(args: list[str]) -> list[str]:
     if not distributed.launched():
         return args
     if any(a in MULTIRUN_FLAGS for a in args):
-        if not _given(args, "hydra.sweep.dir"):
-            raise GanError("under torchrun, -m needs hydra.sweep.dir=<folder> so that every "
-                           "rank writes into the same sweep folder")
-        extra = []
-    elif _given(args, "hydra.run.dir"):
+        sweep_dir = next((a for a in args if a.startswith("hydra.sweep.dir=")), "${")
+        if "${" in sweep_dir:
+            raise GanError("under torchrun, -m needs hydra.sweep.dir=<folder> (a plain path) so "
+                           "that every rank writes into the same sweep folder")
         extra = []
     else:
+        # also when hydra.run.dir is given: it may hold ${now:...} too
         distributed.init_process_group()
         run_dir = resolve_run_dir(args) if distributed.is_main_process() else None
         run_dir = distributed.broadcast_object(run_dir)
+        if run_dir:
+            args = [a for a in args if not a.startswith("hydra.run.dir=")]
         extra = [f"hydra.run.dir={quote(run_dir)}"] if run_dir else []
     if not distributed.is_main_process():
         extra += [f"{k}={v}" for k, v in QUIET_HYDRA.items() if not _given(args, k)]

@@ -28,6 +28,8 @@ def test_multirun_under_torchrun_needs_a_fixed_sweep_dir(no_torchrun, monkeypatc
     monkeypatch.setenv("WORLD_SIZE", "2")
     with pytest.raises(GanError, match="hydra.sweep.dir"):
         torchrun.hydra_args(["-m", "optimizer.lr=1e-3,2e-3"])
+    with pytest.raises(GanError, match="a plain path"):  # each rank's clock would differ
+        torchrun.hydra_args(["-m", "hydra.sweep.dir=sweeps/${now:%H-%M-%S}", "seed=1,2"])
 
 
 def test_rank0_resolves_the_run_dir_pattern_once():
@@ -35,6 +37,8 @@ def test_rank0_resolves_the_run_dir_pattern_once():
     today = datetime.date.today().isoformat()
     assert run_dir.startswith(f"outputs/{today}/") and run_dir.endswith("_grid25_mlp_gan")
     assert torchrun.resolve_run_dir(["model=no_such_model"]) is None  # Hydra will report it
+    given = torchrun.resolve_run_dir(["hydra.run.dir=runs/${now:%Y}_${model.name}"])
+    assert given == f"runs/{datetime.date.today().year}_dcgan"
 
 
 @pytest.mark.parametrize("path", ["outputs/2024-01-01/12-00-00_a_b", "/tmp/with space/it's",
