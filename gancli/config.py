@@ -54,6 +54,7 @@ class TrainConfig:
     keep_last: int = 0  # periodic step_*.pt checkpoints to keep; 0 keeps them all
     auto_resume: bool = False  # continue from <run dir>/checkpoints/last.pt when it exists
     nan_policy: NanPolicy = NanPolicy.stop
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
     ema: EMAConfig = field(default_factory=EMAConfig)  # moving average of G, sampled and saved
 
     def __post_init__(self):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from gancli.errors import ConfigError, GanError
 from gancli.images import render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
+from gancli.training import distributed
 from gancli.training.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -61,22 +63,23 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     skip_nonfinite = t.nan_policy is NanPolicy.skip
 
     # Initialize
-    device = resolve_device(cfg.device.name.value)
-    seed_everything(cfg.seed)
+    dist = distributed.setup(resolve_device(cfg.device.name.value))  # joins torchrun's ranks
+    device = dist.device
+    seed_everything(distributed.rank_seed(cfg.seed, dist.rank))
     if cfg.device.threads:
         torch.set_num_threads(cfg.device.threads)
 
     # Load data
     data = build_dataset(cfg.dataset)
-    sampler = data.sampler(t.batch_size, cfg.seed)
+    sampler = data.sampler(t.batch_size, cfg.seed, dist.rank, dist.world_size)
     real_for_plots = (data.real_samples(REAL_POINTS_IN_PLOTS, cfg.seed)
                       if data.info.kind == "points" else None)
 
     # Construct networks, loss and optimizers
     gan = build_model(cfg.model, data.info).to(device)
-    if t.batch_size % gan.pack:
-        raise ConfigError(f"train.batch_size={t.batch_size} must be a multiple of "
-                          f"model.pack={gan.pack}")
+    if (t.batch_size // dist.world_size) % gan.pack:  # D packs each rank's own batch
+        raise ConfigError(f"train.batch_size={t.batch_size} over {dist.world_size} rank(s) "
+                          f"must give batches that are a multiple of model.pack={gan.pack}")
     loss = build_loss(cfg.loss)
     opt_g = build_optimizer(cfg.optimizer, gan.G.parameters(), "g")
     opt_d = build_optimizer(cfg.optimizer, gan.D.parameters(), "d")
@@ -97,11 +100,11 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             "g_ema": ema.state_dict() if ema else None,
             "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
             "sampler": sampler.state_dict(), "rng": rng_state(), "fixed_z": fixed_z.cpu(),
-            "skipped": skipped,
+            "skipped": skipped, "noise_rng": trainee.noise.get_state(),
         }
 
     # Resume: everything that decides the rest of the trajectory comes from the checkpoint
-    start = 0
+    start, noise_state = 0, None
     resume_from = checkpoint_to_resume(cfg, run_dir)
     if resume_from is not None:
         state = load_checkpoint(resume_from)
@@ -116,18 +119,27 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         if ema is not None:
             ema.load_state_dict(state.get("g_ema") or state["G"])
         sampler.load_state_dict(state["sampler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"])  # rank 0's; other ranks reseed from (seed, rank, step)
+        if dist.rank:
+            seed_everything(distributed.rank_seed(cfg.seed + state["step"], dist.rank))
+        noise_state = state.get("noise_rng")  # the global latent stream: any world size
         fixed_z = state["fixed_z"].to(device)
         start, skipped = state["step"], state.get("skipped", 0)
         if start >= t.steps:
             raise GanError(f"{resume_from} is already at step {start} >= train.steps={t.steps}; "
                            f"raise train.steps to train longer")
 
+    # Distribute: the steps train `trainee` (G and D behind DDP, this rank's slice of the
+    # global noise); `gan` holds the same unwrapped modules for checkpoints and samples
+    trainee = distributed.for_training(gan, dist, cfg.seed, t.sync_batchnorm, noise_state)
+
     def save(step: int, periodic: bool) -> Path:
         if not (weights_finite(gan.G) and weights_finite(gan.D)):
             net = "generator" if not weights_finite(gan.G) else "discriminator"
             raise GanError(f"non-finite {net} weights at step {step}; not saved, the last good "
                            f"checkpoint is {ckpt_dir / 'last.pt'}")
+        if not dist.is_main:  # every rank holds the same weights; rank 0 alone writes
+            return ckpt_dir / "last.pt"
         state = checkpoint(step)
         if periodic:
             save_checkpoint(state, ckpt_dir / f"step_{step:07d}.pt")
@@ -146,17 +158,19 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     # Train
     record = {}
     batches = data.batches(sampler, device, t.num_workers)
-    with RunLogger(run_dir, t.steps, start) as logger, GracefulStop() as stop:
+    with (RunLogger(run_dir, t.steps, start, enabled=dist.is_main) as logger,
+          GracefulStop() as stop):
         for step in range(start + 1, t.steps + 1):
             stats = {} if step % t.log_every == 0 or step == t.steps else None
             try:
                 for i in range(t.n_critic):
                     real, y = next(batches)
                     last = i == t.n_critic - 1
-                    skipped += not discriminator_step(gan, loss, opt_d, real, y,
+                    skipped += not discriminator_step(trainee, loss, opt_d, real, y,
                                                       stats if last else None, skip_nonfinite,
                                                       (step - 1) * t.n_critic + i, clip)
-                skipped += not generator_step(gan, loss, opt_g, t.batch_size, device, stats,
+                skipped += not generator_step(trainee, loss, opt_g,
+                                              t.batch_size // dist.world_size, device, stats,
                                               skip_nonfinite, clip)
             except NonFiniteLoss as err:
                 raise GanError(f"non-finite {err.net} loss ({err.value}) at step {step}; "
@@ -170,13 +184,15 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                 ema.update(gan.G, step)
 
             if stats is not None:
+                stats = distributed.mean_over_ranks(dist, stats)  # global-batch values
                 record = logger.log_scalars(step, {**stats, "skipped_updates": skipped})
-            if step % t.sample_every == 0 or step == t.steps:
+            if dist.is_main and (step % t.sample_every == 0 or step == t.steps):
                 export_samples(step, logger)
             if step % t.ckpt_every == 0 or step == t.steps:
                 save(step, periodic=step % t.ckpt_every == 0)
             logger.advance(step)
-            if stop.signum is not None:
-                raise StopRequested(stop.signum, step, save(step, periodic=False))
+            if distributed.any_rank(dist, stop.signum is not None):  # all stop at one step
+                raise StopRequested(stop.signum or signal.SIGTERM, step,
+                                    save(step, periodic=False))
 
     return float(record[t.metric])

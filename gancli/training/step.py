@@ -6,6 +6,7 @@ import torch
 
 from gancli.losses.base import GanLoss
 from gancli.models.base import GAN
+from gancli.training.distributed import finite_on_all_ranks
 
 
 class NonFiniteLoss(Exception):
@@ -26,7 +27,7 @@ def clip_gradients(module: torch.nn.Module, max_norm: float | None) -> None:
 
 def _apply(loss: torch.Tensor, opt: torch.optim.Optimizer, net: str, skip_nonfinite: bool) -> bool:
     """Step `opt` unless the loss is NaN/Inf: then skip the update, or raise NonFiniteLoss."""
-    if torch.isfinite(loss):
+    if finite_on_all_ranks(loss):  # under torchrun every rank decides alike
         opt.step()
         return True
     if not skip_nonfinite:
