@@ -84,7 +84,8 @@ def test_gradient_norm_clipping_limits_both_networks():
     opt_g = torch.optim.SGD(gan.G.parameters(), lr=0.0)
     real = torch.rand(8, 1, 8, 8) * 2 - 1
     stats = {}
-    step = TrainStep(gan, loss, opt_g, opt_d, StepOptions(batch_size=8, max_grad_norm=1e-3),
+    step = TrainStep(gan, loss, opt_g, opt_d,
+                     StepOptions(batch_size=8, max_grad_norm=1e-3, freeze_d=True),
                      torch.device("cpu"))
     step(iter([(real, None)]), 1, stats)
     # D's update ran first; G's update computes no weight gradients for D (freeze_d)

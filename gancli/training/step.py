@@ -36,7 +36,7 @@ class StepOptions:
     skip_nonfinite: bool = False  # train.nan_policy=skip
     amp_dtype: torch.dtype | None = None  # autocast dtype; None runs in fp32
     reuse_fake: bool = True  # G's update reuses the last D update's generated batch
-    freeze_d: bool = True  # no weight gradients for D during G's update (not under DDP)
+    freeze_d: bool = False  # no weight gradients for D during G's update (CUDA, no DDP)
     channels_last: bool = False
 
 
