@@ -12,7 +12,6 @@ from enum import Enum
 
 import torch
 
-from gancli.errors import ConfigError
 from gancli.models.base import GAN
 
 
@@ -34,8 +33,6 @@ def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | 
     if precision is Precision.auto:
         cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
         return torch.bfloat16 if cuda_bf16 else None
-    if precision is Precision.fp16 and device.type == "cpu":
-        raise ConfigError("train.precision=fp16 needs a CUDA device; use bf16 or fp32 on the CPU")
     return {Precision.fp32: None, Precision.bf16: torch.bfloat16,
             Precision.fp16: torch.float16}[precision]
 
