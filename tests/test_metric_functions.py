@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from pytorch_fid.fid_score import calculate_frechet_distance as pytorch_fid_distance
 
-from gancli.metrics.frechet import frechet_distance, gaussian_stats, psd_sqrt
+from gancli.metrics.frechet import frechet_distance, gaussian_stats, psd_factor
 from gancli.metrics.inception_score import inception_score
 from gancli.metrics.kid import kernel_inception_distance, kid_subsets
 from gancli.metrics.precision_recall import precision_recall
@@ -74,11 +74,12 @@ def test_frechet_distance_of_identical_singular_covariances_is_zero():
     assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6 * np.trace(sigma)
 
 
-def test_psd_sqrt_squares_back():
-    a = features(5, 8, 4)
-    sigma = a.T @ a  # rank 5, singular
-    root = psd_sqrt(sigma)
-    np.testing.assert_allclose(root @ root, sigma, atol=1e-8 * np.abs(sigma).max())
+@pytest.mark.parametrize("rows", [5, 50])  # rank 5 of 8 (singular: eigh), full rank (Cholesky)
+def test_psd_factor_multiplies_back(rows):
+    a = features(rows, 8, 4)
+    sigma = a.T @ a
+    factor = psd_factor(sigma)
+    np.testing.assert_allclose(factor @ factor.T, sigma, atol=1e-10 * np.abs(sigma).max())
 
 
 # --- KID -------------------------------------------------------------------------------

@@ -67,7 +67,8 @@ def load_mnist_classifier(device: torch.device | str = "cpu",
                           path: str | Path = WEIGHTS_PATH) -> MnistClassifier:
     """The committed classifier, in eval mode with gradients off."""
     state = load_classifier_file(path)
-    model = MnistClassifier()
+    with torch.random.fork_rng(devices=[]):  # the random init must not move the caller's RNG
+        model = MnistClassifier()
     model.load_state_dict(state["state_dict"])
     return model.to(device).eval().requires_grad_(False)
 

@@ -258,7 +258,8 @@ def load_fid_inception(path: str | Path | None = None,
         state = torch.load(weights, map_location="cpu", weights_only=True)
     except Exception as err:
         raise GanError(f"cannot read Inception weights {weights}: {err}") from None
-    model = FIDInceptionV3()
+    with torch.random.fork_rng(devices=[]):  # the random init must not move the caller's RNG
+        model = FIDInceptionV3()
     try:
         model.load_state_dict(state)
     except RuntimeError as err:

@@ -21,6 +21,7 @@ from gancli.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from gancli.training.evaluation import build_evaluator, evaluation_keys
 from gancli.training.logging import TAGS, RunLogger
 from gancli.training.optimizers import build_optimizer
 from gancli.training.resume import check_compatible, checkpoint_to_resume
@@ -49,13 +50,16 @@ def weights_finite(module: torch.nn.Module) -> bool:
 
 
 def train(cfg: Config, run_dir: str | Path) -> float:
-    """Train a GAN as `cfg` says, writing into run_dir; return the final `train.metric`."""
+    """Train a GAN as `cfg` says, writing into run_dir; return the final `train.metric`
+    (for an evaluation metric, its best value: the score of checkpoints/best.pt)."""
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     t = cfg.train
-    if t.metric not in TAGS:
+    logged = set(TAGS) | evaluation_keys(t)
+    if t.metric not in logged:
         raise ConfigError(f"train.metric '{t.metric}' is not logged; choose one of: "
-                          f"{', '.join(sorted(TAGS))}")
+                          f"{', '.join(sorted(logged))} (evaluation metrics need "
+                          f"train.eval_every > 0 and train.eval_metric)")
     skip_nonfinite = t.nan_policy is NanPolicy.skip
 
     # Initialize
@@ -78,13 +82,16 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     fixed_y = gan.sample_labels(t.num_samples, device, generator=fixed)
     skipped = 0  # updates dropped by nan_policy=skip
 
+    # Set up evaluation (train.eval_every): real statistics are computed or loaded now
+    evaluator = build_evaluator(cfg, data, device)
+
     def checkpoint(step: int) -> dict:
         return {
             "config": to_container(cfg), "data_info": data.info.to_dict(), "step": step,
             "G": gan.G.state_dict(), "D": gan.D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
             "sampler": sampler.state_dict(), "rng": rng_state(), "fixed_z": fixed_z.cpu(),
-            "skipped": skipped,
+            "skipped": skipped, "eval_best": evaluator.best if evaluator else None,
         }
 
     # Resume: everything that decides the rest of the trajectory comes from the checkpoint
@@ -101,6 +108,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         set_rng_state(state["rng"])
         fixed_z = state["fixed_z"].to(device)
         start, skipped = state["step"], state.get("skipped", 0)
+        if evaluator is not None and state.get("eval_best") is not None:
+            evaluator.best = state["eval_best"]
         if start >= t.steps:
             raise GanError(f"{resume_from} is already at step {start} >= train.steps={t.steps}; "
                            f"raise train.steps to train longer")
@@ -148,10 +157,15 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                 record = logger.log_scalars(step, {**stats, "skipped_updates": skipped})
             if step % t.sample_every == 0 or step == t.steps:
                 export_samples(step, logger)
+            if evaluator is not None and evaluator.due(step):  # before saving: last.pt
+                if evaluator.run(step, gan, logger):  # then holds this step's best score
+                    save_checkpoint(checkpoint(step), ckpt_dir / "best.pt")
             if step % t.ckpt_every == 0 or step == t.steps:
                 save(step, periodic=step % t.ckpt_every == 0)
             logger.advance(step)
             if stop.signum is not None:
                 raise StopRequested(stop.signum, step, save(step, periodic=False))
 
+    if evaluator is not None and t.metric == evaluator.key:
+        return evaluator.best
     return float(record[t.metric])
