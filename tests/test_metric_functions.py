@@ -74,12 +74,13 @@ def test_frechet_distance_of_identical_singular_covariances_is_zero():
     assert abs(frechet_distance(mu, sigma, mu, sigma)) < 1e-6 * np.trace(sigma)
 
 
-@pytest.mark.parametrize("rows", [5, 50])  # rank 5 of 8 (singular: eigh), full rank (Cholesky)
-def test_psd_factor_multiplies_back(rows):
+@pytest.mark.parametrize("rows, rank", [(5, 5), (50, 8)])  # singular, full rank
+def test_psd_factor_multiplies_back_and_stops_at_the_rank(rows, rank):
     a = features(rows, 8, 4)
     sigma = a.T @ a
     factor = psd_factor(sigma)
-    np.testing.assert_allclose(factor @ factor.T, sigma, atol=1e-10 * np.abs(sigma).max())
+    assert factor.shape == (8, rank)
+    np.testing.assert_allclose(factor @ factor.T, sigma, atol=1e-12 * np.abs(sigma).max())
 
 
 # --- KID -------------------------------------------------------------------------------
