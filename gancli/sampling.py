@@ -102,7 +102,7 @@ def interpolation_grid(gan: GAN, rows: int, steps: int, device, seed: int) -> to
 
 def write_png_folder(samples: torch.Tensor, folder: Path, start: int = 0) -> None:
     """One PNG per image, named from `start` on. The batch is converted to uint8 at once and
-    the files are encoded in threads (zlib releases the GIL): ~20x faster than one by one."""
+    the files are encoded in threads (zlib releases the GIL): 2-10x faster than one by one."""
     folder.mkdir(parents=True, exist_ok=True)
     pixels = to_uint8(samples)
     with ThreadPoolExecutor(PNG_WRITERS) as pool:
