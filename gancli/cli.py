@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import sys
+from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
 
@@ -23,9 +24,14 @@ commands:
   eval     FID/KID/IS/precision-recall, e.g. gan eval ckpt=outputs/<run>/checkpoints/last.pt --fid
            or gan eval --fid real=path/to/images fake=path/to/images
   list     registered datasets, models, losses and optimizers, and their config files
+  summary  a sweep's jobs, best first, e.g. gan summary outputs/multirun/<date>/<time>
+           [metric=d_loss] [direction=minimize|maximize]
+
+multi-GPU: torchrun --nproc_per_node=N -m gancli train [key=value ...]
 """
 
 CONFIG_GROUPS = ("dataset", "model", "loss", "optimizer", "device")
+CHECKED_GROUPS = (*CONFIG_GROUPS, "hparams_search")  # `group=value` checked against conf/<group>/
 
 
 def _debug() -> bool:
@@ -33,7 +39,9 @@ def _debug() -> bool:
 
 
 def _fail(message: str) -> None:
-    print(f"error: {message}", file=sys.stderr)
+    ranks = int(os.environ.get("WORLD_SIZE", "1"))  # under torchrun every rank reports
+    where = f"[rank {os.environ.get('RANK', '0')}/{ranks}] " if ranks > 1 else ""
+    print(f"error: {where}{message}", file=sys.stderr)
     sys.exit(1)
 
 
@@ -46,7 +54,8 @@ def check_group_choices(overrides: list[str]) -> None:
     """Catch `model=nope` before Hydra does, so the error is one line listing the choices."""
     for arg in overrides:
         key, sep, value = arg.partition("=")
-        if not sep or key not in CONFIG_GROUPS or "(" in value:  # skip sweep functions
+        key = key.lstrip("+")  # +experiment=<name> adds a recipe
+        if not sep or key not in (*CHECKED_GROUPS, "experiment") or "(" in value:  # skip sweeps
             continue
         options = group_options(key)
         for choice in value.split(","):
@@ -111,11 +120,17 @@ def check_output_dir(args: list[str]) -> None:
 
 
 def cmd_train(args: list[str]) -> None:
+    from gancli import torchrun
+    from gancli.training import distributed
+
     check_group_choices(args)
     args = continue_in_run_dir(args)
     check_output_dir(args)
-    sys.argv = ["gan train", *args]
-    _hydra_app()()
+    try:
+        sys.argv = ["gan train", *torchrun.hydra_args(args)]  # unchanged outside torchrun
+        _hydra_app()()
+    finally:
+        distributed.shutdown()
 
 
 # --- sample ------------------------------------------------------------------------------
@@ -172,10 +187,29 @@ def cmd_list(args: list[str]) -> None:
     for group in CONFIG_GROUPS:
         names = GROUPS[group].names() if group in GROUPS else ["auto", "cpu", "cuda"]
         table.add_row(group, ", ".join(names), ", ".join(group_options(group)))
+    table.add_row("+experiment", "(recipes)", ", ".join(group_options("experiment")))
     Console().print(table)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list}
+# --- summary -----------------------------------------------------------------------------
+
+@dataclass
+class SummaryArgs:
+    metric: str | None = None  # default: the jobs' train.metric
+    direction: str | None = None  # default: the Optuna sweeper's, else minimize
+
+
+def cmd_summary(args: list[str]) -> None:
+    from gancli.summary import summarize
+
+    if not args or "=" in args[0]:
+        raise ConfigError("usage: gan summary <multirun folder> [metric=...] [direction=...]")
+    parsed = parse_args(SummaryArgs, args[1:])
+    summarize(args[0], parsed.metric, parsed.direction)
+
+
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
+            "summary": cmd_summary}
 
 
 def main(argv: list[str] | None = None) -> None:

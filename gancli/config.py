@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gancli.errors import ConfigError
 from gancli.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, Registry
+from gancli.training.ema import EMAConfig
 
 
 class DeviceName(Enum):
@@ -27,6 +28,11 @@ class DeviceName(Enum):
 @dataclass
 class DeviceConfig:
     name: DeviceName = DeviceName.auto
+    threads: int | None = None  # CPU threads for torch; None keeps torch's default
+
+    def __post_init__(self):
+        if self.threads is not None and self.threads <= 0:
+            raise ConfigError(f"device.threads must be > 0, got {self.threads}")
 
 
 class NanPolicy(Enum):
@@ -57,6 +63,8 @@ class TrainConfig:
     keep_last: int = 0  # periodic step_*.pt checkpoints to keep; 0 keeps them all
     auto_resume: bool = False  # continue from <run dir>/checkpoints/last.pt when it exists
     nan_policy: NanPolicy = NanPolicy.stop
+    sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
+    ema: EMAConfig = field(default_factory=EMAConfig)  # moving average of G, sampled and saved
     eval_every: int = 0  # steps between evaluations of eval_metric (0: off); also at the end
     eval_metric: EvalMetric = EvalMetric.fid
     eval_n: int = 2000  # generated (and real) images per evaluation

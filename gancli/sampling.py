@@ -66,16 +66,17 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generate_batches(gan: GAN, n: int, device: torch.device, seed: int,
-                     batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
+def generate_batches(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int,
+                     G: torch.nn.Module | None = None
+                     ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """n samples in batches, left on `device`, with their labels (None for unconditional
-    models): memory stays one batch however large n is."""
+    models): memory stays one batch however large n is. `G` replaces gan.G (an EMA copy)."""
     gen = torch.Generator(device).manual_seed(seed)
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         z = gan.sample_latent(m, device, generator=gen)
         y = gan.sample_labels(m, device, generator=gen)
-        yield gan.generate(z, y).float(), y
+        yield gan.generate(z, y, G=G).float(), y
 
 
 def generate(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int):

@@ -76,7 +76,7 @@ def test_sigkill_mid_run_then_resume_matches_uninterrupted(tmp_path):
     proc.kill()  # SIGKILL: no handler runs, the write in flight (if any) is lost
     proc.wait()
     killed_at = load_checkpoint(tmp_path / "run")["step"]
-    assert 40 <= killed_at < 400
+    assert 20 <= killed_at < 400  # last.pt may still be one checkpoint behind step_40
 
     out = run_gan("train", *args, "resume=run", cwd=tmp_path)
     assert out.returncode == 0, out.stderr

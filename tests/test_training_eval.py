@@ -39,6 +39,12 @@ def test_eval_every_logs_keeps_best_and_returns_it(tmp_path):
     events.Reload()
     assert [e.step for e in events.Scalars("eval/mnist_fid")] == [2, 4]
 
+    from gancli.summary import _last_record  # what gan summary and the HParams tab read
+
+    final = _last_record(tmp_path / "metrics.jsonl")
+    assert final["step"] == 4 and "d_loss" in final
+    assert final["mnist_fid"] == records[-1]["mnist_fid"]
+
 
 def test_the_final_step_is_evaluated_even_off_the_schedule(tmp_path):
     train(compose_config([*EVAL, "train.eval_every=3"]), tmp_path)

@@ -10,18 +10,19 @@ from dataclasses import dataclass
 
 import torch.nn.functional as F
 
-from gancli.losses.base import GanLoss
+from gancli.losses.base import GanLoss, RegularizerConfig
 from gancli.registry import LOSSES
 
 
 @dataclass
-class GanLossConfig:
+class GanLossConfig(RegularizerConfig):
     name: str = "gan"
     minimax: bool = False
 
 
 class BCEGanLoss(GanLoss):
-    def __init__(self, minimax: bool = False):
+    def __init__(self, minimax: bool = False, reg: RegularizerConfig | None = None):
+        super().__init__(reg)
         self.minimax = minimax
 
     def d_loss(self, real, fake):
@@ -36,4 +37,4 @@ class BCEGanLoss(GanLoss):
 
 @LOSSES.register("gan", GanLossConfig)
 def build_gan_loss(cfg: GanLossConfig) -> BCEGanLoss:
-    return BCEGanLoss(cfg.minimax)
+    return BCEGanLoss(cfg.minimax, cfg)

@@ -13,14 +13,15 @@ from torch import nn
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.base import GAN
-from gancli.models.init import Init, init_weights
+from gancli.models.init import Init
+from gancli.models.options import ModelOptions, assemble
 from gancli.registry import MODELS
 
 BASE_SIZE = {28: 7, 32: 4, 64: 4}  # resolution -> spatial size of G's first feature map
 
 
 @dataclass
-class DCGANConfig:
+class DCGANConfig(ModelOptions):
     name: str = "dcgan"
     z_dim: int = 100
     width_g: int = 64  # channels of G's last hidden layer; doubled at each lower resolution
@@ -84,7 +85,6 @@ def build_dcgan(cfg: DCGANConfig, info: DataInfo) -> GAN:
     if height != width:
         raise ConfigError(f"model dcgan needs square images, got {height}x{width}")
     G = DCGANGenerator(cfg.z_dim, cfg.width_g, channels, height)
-    D = DCGANDiscriminator(cfg.width_d, channels, height)
-    init_weights(G, cfg.init)
-    init_weights(D, cfg.init)
-    return GAN(G, D, cfg.z_dim, info)
+    return assemble(cfg, info, G,
+                    lambda d_info: DCGANDiscriminator(cfg.width_d, d_info.shape[0], height),
+                    cfg.z_dim)

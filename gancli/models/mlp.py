@@ -9,12 +9,13 @@ from torch import nn
 
 from gancli.data.base import DataInfo
 from gancli.models.base import GAN
-from gancli.models.init import Init, init_weights
+from gancli.models.init import Init
+from gancli.models.options import ModelOptions, assemble
 from gancli.registry import MODELS
 
 
 @dataclass
-class MLPConfig:
+class MLPConfig(ModelOptions):
     name: str = "mlp"
     z_dim: int = 64
     hidden_g: int = 256
@@ -62,7 +63,5 @@ class MLPDiscriminator(nn.Module):
 
 @MODELS.register("mlp", MLPConfig)
 def build_mlp(cfg: MLPConfig, info: DataInfo) -> GAN:
-    G, D = MLPGenerator(cfg, info), MLPDiscriminator(cfg, info)
-    init_weights(G, cfg.init)
-    init_weights(D, cfg.init)
-    return GAN(G, D, cfg.z_dim, info)
+    return assemble(cfg, info, MLPGenerator(cfg, info),
+                    lambda d_info: MLPDiscriminator(cfg, d_info), cfg.z_dim)

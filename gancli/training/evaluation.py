@@ -54,14 +54,16 @@ class PeriodicEvaluator:
     def due(self, step: int) -> bool:
         return step % self.every == 0 or step == self.last_step
 
-    def run(self, step: int, gan: GAN, logger: RunLogger) -> bool:
-        """Evaluate G on the same noise every time, log the values; True on a new best."""
+    def run(self, step: int, gan: GAN, logger: RunLogger, G: torch.nn.Module | None = None
+            ) -> bool:
+        """Evaluate the generator (`G`, e.g. the EMA copy, else gan.G) on the same noise every
+        time and log the values; True on a new best."""
         from gancli.sampling import generate_batches  # sampling imports the training loop
 
         was_training = gan.G.training
         gan.G.eval()
         batches = (to_uint8(x) for x, _ in
-                   generate_batches(gan, self.n, self.device, self.seed, BATCH_SIZE))
+                   generate_batches(gan, self.n, self.device, self.seed, BATCH_SIZE, G))
         features, logits = extract(self.extractor, batches, self.device)
         gan.G.train(was_training)
         values = compute_metrics([self.measure], self.real, features, logits, self.extractor,

@@ -25,11 +25,16 @@ TAGS = {
 
 
 class RunLogger:
+    """`enabled=False` (ranks other than 0) writes and shows nothing, but still returns records."""
+
     def __init__(self, run_dir: Path, total_steps: int, start_step: int = 0,
-                 console: Console | None = None):
+                 console: Console | None = None, enabled: bool = True):
         from torch.utils.tensorboard import SummaryWriter
 
-        self.run_dir = run_dir
+        self.run_dir, self.enabled = run_dir, enabled
+        self._last_time, self._last_step = time.perf_counter(), start_step
+        if not enabled:
+            return
         self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start_step or None)
         self.metrics_path = run_dir / "metrics.jsonl"
         if start_step:
@@ -42,7 +47,6 @@ class RunLogger:
         )
         self.task = self.progress.add_task("train", total=total_steps, completed=start_step,
                                            status="", rate="")
-        self._last_time, self._last_step = time.perf_counter(), start_step
 
     def _truncate_metrics(self, step: int) -> None:
         """A resumed run drops records written after its checkpoint (TensorBoard does the same
@@ -53,18 +57,22 @@ class RunLogger:
             self.metrics_path.write_text("".join(line + "\n" for line in kept))
 
     def __enter__(self):
-        self.progress.start()
+        if self.enabled:
+            self.progress.start()
         return self
 
     def __exit__(self, *exc):
-        self.progress.stop()
-        self.writer.close()
+        if self.enabled:
+            self.progress.stop()
+            self.writer.close()
 
     def log_scalars(self, step: int, values: dict[str, float]) -> dict:
         now = time.perf_counter()
         record = {"step": step, **values,
                   "steps_per_s": (step - self._last_step) / max(now - self._last_time, 1e-9)}
         self._last_time, self._last_step = now, step
+        if not self.enabled:
+            return record
         for key, value in record.items():
             if key != "step":
                 self.writer.add_scalar(TAGS.get(key, key), value, step)
@@ -79,13 +87,17 @@ class RunLogger:
         return record
 
     def advance(self, step: int) -> None:
-        self.progress.update(self.task, completed=step)
+        if self.enabled:
+            self.progress.update(self.task, completed=step)
 
     def log_image(self, step: int, image: torch.Tensor) -> None:
-        self.writer.add_image("samples", image, step)
+        if self.enabled:
+            self.writer.add_image("samples", image, step)
 
     def log_eval(self, step: int, values: dict[str, float]) -> None:
         """Evaluation results: TensorBoard tags under eval/, and a metrics.jsonl line."""
+        if not self.enabled:
+            return
         for key, value in values.items():
             self.writer.add_scalar(f"eval/{key}", value, step)
         with open(self.metrics_path, "a") as f:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 from pathlib import Path
 
 import numpy as np
@@ -14,6 +15,7 @@ from gancli.errors import ConfigError, GanError
 from gancli.images import render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
+from gancli.training import distributed
 from gancli.training.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -21,10 +23,12 @@ from gancli.training.checkpoint import (
     save_checkpoint,
     set_rng_state,
 )
+from gancli.training.ema import build_ema
 from gancli.training.evaluation import build_evaluator, evaluation_keys
 from gancli.training.logging import TAGS, RunLogger
 from gancli.training.optimizers import build_optimizer
 from gancli.training.resume import check_compatible, checkpoint_to_resume
+from gancli.training.schedules import build_schedule
 from gancli.training.signals import GracefulStop, StopRequested
 from gancli.training.step import NonFiniteLoss, discriminator_step, generator_step
 
@@ -63,39 +67,52 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     skip_nonfinite = t.nan_policy is NanPolicy.skip
 
     # Initialize
-    device = resolve_device(cfg.device.name.value)
-    seed_everything(cfg.seed)
+    dist = distributed.setup(resolve_device(cfg.device.name.value))  # joins torchrun's ranks
+    device = dist.device
+    seed_everything(distributed.rank_seed(cfg.seed, dist.rank))
+    if cfg.device.threads:
+        torch.set_num_threads(cfg.device.threads)
 
     # Load data
     data = build_dataset(cfg.dataset)
-    sampler = data.sampler(t.batch_size, cfg.seed)
+    sampler = data.sampler(t.batch_size, cfg.seed, dist.rank, dist.world_size)
     real_for_plots = (data.real_samples(REAL_POINTS_IN_PLOTS, cfg.seed)
                       if data.info.kind == "points" else None)
 
     # Construct networks, loss and optimizers
     gan = build_model(cfg.model, data.info).to(device)
+    if (t.batch_size // dist.world_size) % gan.pack:  # D packs each rank's own batch
+        raise ConfigError(f"train.batch_size={t.batch_size} over {dist.world_size} rank(s) "
+                          f"must give batches that are a multiple of model.pack={gan.pack}")
     loss = build_loss(cfg.loss)
     opt_g = build_optimizer(cfg.optimizer, gan.G.parameters(), "g")
     opt_d = build_optimizer(cfg.optimizer, gan.D.parameters(), "d")
+    sched_g = build_schedule(cfg.optimizer.schedule, opt_g, t.steps)
+    sched_d = build_schedule(cfg.optimizer.schedule, opt_d, t.steps)
+    ema = build_ema(gan.G, t.ema, t.batch_size)  # None when train.ema is off
+    clip = cfg.optimizer.max_grad_norm
     fixed = torch.Generator(device).manual_seed(cfg.seed)
     fixed_z = gan.sample_latent(t.num_samples, device, generator=fixed)
     fixed_y = gan.sample_labels(t.num_samples, device, generator=fixed)
     skipped = 0  # updates dropped by nan_policy=skip
 
-    # Set up evaluation (train.eval_every): real statistics are computed or loaded now
-    evaluator = build_evaluator(cfg, data, device)
+    # Set up evaluation (train.eval_every; rank 0): real statistics are computed or loaded now
+    evaluator = build_evaluator(cfg, data, device) if dist.is_main else None
 
     def checkpoint(step: int) -> dict:
         return {
             "config": to_container(cfg), "data_info": data.info.to_dict(), "step": step,
             "G": gan.G.state_dict(), "D": gan.D.state_dict(),
             "opt_g": opt_g.state_dict(), "opt_d": opt_d.state_dict(),
+            "g_ema": ema.state_dict() if ema else None,
+            "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
             "sampler": sampler.state_dict(), "rng": rng_state(), "fixed_z": fixed_z.cpu(),
-            "skipped": skipped, "eval_best": evaluator.best if evaluator else None,
+            "skipped": skipped, "noise_rng": trainee.noise.get_state(),
+            "eval_best": evaluator.best if evaluator else None,
         }
 
     # Resume: everything that decides the rest of the trajectory comes from the checkpoint
-    start = 0
+    start, noise_state = 0, None
     resume_from = checkpoint_to_resume(cfg, run_dir)
     if resume_from is not None:
         state = load_checkpoint(resume_from)
@@ -104,8 +121,16 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         gan.D.load_state_dict(state["D"])
         opt_g.load_state_dict(state["opt_g"])
         opt_d.load_state_dict(state["opt_d"])
+        for sched, key in ((sched_g, "sched_g"), (sched_d, "sched_d")):
+            if state.get(key):
+                sched.load_state_dict(state[key])
+        if ema is not None:
+            ema.load_state_dict(state.get("g_ema") or state["G"])
         sampler.load_state_dict(state["sampler"])
-        set_rng_state(state["rng"])
+        set_rng_state(state["rng"])  # rank 0's; other ranks reseed from (seed, rank, step)
+        if dist.rank:
+            seed_everything(distributed.rank_seed(cfg.seed + state["step"], dist.rank))
+        noise_state = state.get("noise_rng")  # the global latent stream: any world size
         fixed_z = state["fixed_z"].to(device)
         start, skipped = state["step"], state.get("skipped", 0)
         if evaluator is not None and state.get("eval_best") is not None:
@@ -114,11 +139,17 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             raise GanError(f"{resume_from} is already at step {start} >= train.steps={t.steps}; "
                            f"raise train.steps to train longer")
 
+    # Distribute: the steps train `trainee` (G and D behind DDP, this rank's slice of the
+    # global noise); `gan` holds the same unwrapped modules for checkpoints and samples
+    trainee = distributed.for_training(gan, dist, cfg.seed, t.sync_batchnorm, noise_state)
+
     def save(step: int, periodic: bool) -> Path:
         if not (weights_finite(gan.G) and weights_finite(gan.D)):
             net = "generator" if not weights_finite(gan.G) else "discriminator"
             raise GanError(f"non-finite {net} weights at step {step}; not saved, the last good "
                            f"checkpoint is {ckpt_dir / 'last.pt'}")
+        if not dist.is_main:  # every rank holds the same weights; rank 0 alone writes
+            return ckpt_dir / "last.pt"
         state = checkpoint(step)
         if periodic:
             save_checkpoint(state, ckpt_dir / f"step_{step:07d}.pt")
@@ -128,7 +159,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     def export_samples(step: int, logger: RunLogger) -> None:
         gan.G.eval()
         with torch.no_grad():
-            samples = gan.generate(fixed_z, fixed_y)
+            samples = gan.generate(fixed_z, fixed_y, G=ema.G if ema else None)
         gan.G.train()
         image = render(samples, data.info.kind, real_for_plots)
         save_png(image, run_dir / "samples" / f"step_{step:07d}.png")
@@ -137,35 +168,46 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     # Train
     record = {}
     batches = data.batches(sampler, device, t.num_workers)
-    with RunLogger(run_dir, t.steps, start) as logger, GracefulStop() as stop:
+    with (RunLogger(run_dir, t.steps, start, enabled=dist.is_main) as logger,
+          GracefulStop() as stop):
         for step in range(start + 1, t.steps + 1):
             stats = {} if step % t.log_every == 0 or step == t.steps else None
             try:
                 for i in range(t.n_critic):
                     real, y = next(batches)
                     last = i == t.n_critic - 1
-                    skipped += not discriminator_step(gan, loss, opt_d, real, y,
-                                                      stats if last else None, skip_nonfinite)
-                skipped += not generator_step(gan, loss, opt_g, t.batch_size, device, stats,
-                                              skip_nonfinite)
+                    skipped += not discriminator_step(trainee, loss, opt_d, real, y,
+                                                      stats if last else None, skip_nonfinite,
+                                                      (step - 1) * t.n_critic + i, clip)
+                skipped += not generator_step(trainee, loss, opt_g,
+                                              t.batch_size // dist.world_size, device, stats,
+                                              skip_nonfinite, clip)
             except NonFiniteLoss as err:
                 raise GanError(f"non-finite {err.net} loss ({err.value}) at step {step}; "
                                f"stopped. The last good checkpoint is {ckpt_dir / 'last.pt'}. "
                                f"Lower the learning rate, or set train.nan_policy=skip") from None
+            if stats is not None:
+                stats.update(lr_g=sched_g.get_last_lr()[0], lr_d=sched_d.get_last_lr()[0])
+            sched_g.step()
+            sched_d.step()
+            if ema is not None:
+                ema.update(gan.G, step)
 
             if stats is not None:
+                stats = distributed.mean_over_ranks(dist, stats)  # global-batch values
                 record = logger.log_scalars(step, {**stats, "skipped_updates": skipped})
-            if step % t.sample_every == 0 or step == t.steps:
+            if dist.is_main and (step % t.sample_every == 0 or step == t.steps):
                 export_samples(step, logger)
             if evaluator is not None and evaluator.due(step):  # before saving: last.pt
-                if evaluator.run(step, gan, logger):  # then holds this step's best score
-                    save_checkpoint(checkpoint(step), ckpt_dir / "best.pt")
+                if evaluator.run(step, gan, logger, ema.G if ema else None):  # then holds
+                    save_checkpoint(checkpoint(step), ckpt_dir / "best.pt")  # the new best
             if step % t.ckpt_every == 0 or step == t.steps:
                 save(step, periodic=step % t.ckpt_every == 0)
             logger.advance(step)
-            if stop.signum is not None:
-                raise StopRequested(stop.signum, step, save(step, periodic=False))
+            if distributed.any_rank(dist, stop.signum is not None):  # all stop at one step
+                raise StopRequested(stop.signum or signal.SIGTERM, step,
+                                    save(step, periodic=False))
 
-    if evaluator is not None and t.metric == evaluator.key:
-        return evaluator.best
+    if t.metric in evaluation_keys(t):  # only rank 0 evaluates
+        return evaluator.best if evaluator is not None else float("nan")
     return float(record[t.metric])

@@ -1,4 +1,6 @@
-"""Optimizers for G and D. `lr` sets both; `lr_g` / `lr_d` override it per network (TTUR)."""
+"""Optimizers for G and D. `lr` and `betas` set both; `lr_g` / `lr_d` and `betas_g` / `betas_d`
+override them per network (TTUR, Heusel et al. 2017). The same block picks the learning-rate
+schedule and the gradient-norm clipping applied to both networks."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import torch
 
 from gancli.errors import ConfigError
 from gancli.registry import OPTIMIZERS
+from gancli.training.schedules import Schedule
 
 
 @dataclass
@@ -17,26 +20,38 @@ class OptimizerConfig:
     lr_g: float | None = None
     lr_d: float | None = None
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # adam
+    betas_g: list[float] | None = None  # per-network betas; None: use betas
+    betas_d: list[float] | None = None
     momentum: float = 0.0  # sgd
     alpha: float = 0.99  # rmsprop smoothing
     weight_decay: float = 0.0
+    schedule: Schedule = Schedule.constant
+    max_grad_norm: float | None = None  # clip each network's gradient norm to this
 
     def __post_init__(self):
         for key in ("lr", "lr_g", "lr_d"):
             value = getattr(self, key)
             if value is not None and value <= 0:
                 raise ConfigError(f"optimizer.{key} must be > 0, got {value}")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ConfigError(f"optimizer.betas must be two numbers in [0, 1), got {self.betas}")
+        for key in ("betas", "betas_g", "betas_d"):
+            betas = getattr(self, key)
+            if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
+                raise ConfigError(f"optimizer.{key} must be two numbers in [0, 1), got {betas}")
+        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
+            raise ConfigError(f"optimizer.max_grad_norm must be > 0, got {self.max_grad_norm}")
 
     def lr_for(self, net: str) -> float:
         override = self.lr_g if net == "g" else self.lr_d
         return self.lr if override is None else override
 
+    def betas_for(self, net: str) -> tuple[float, float]:
+        override = self.betas_g if net == "g" else self.betas_d
+        return tuple(self.betas if override is None else override)
+
 
 @OPTIMIZERS.register("adam", OptimizerConfig)
 def build_adam(cfg: OptimizerConfig, params, net: str) -> torch.optim.Optimizer:
-    return torch.optim.Adam(params, lr=cfg.lr_for(net), betas=tuple(cfg.betas),
+    return torch.optim.Adam(params, lr=cfg.lr_for(net), betas=cfg.betas_for(net),
                             weight_decay=cfg.weight_decay)
 
 

@@ -6,6 +6,7 @@ import torch
 
 from gancli.losses.base import GanLoss
 from gancli.models.base import GAN
+from gancli.training.distributed import finite_on_all_ranks
 
 
 class NonFiniteLoss(Exception):
@@ -19,9 +20,14 @@ def grad_norm(module: torch.nn.Module) -> float:
     return torch.stack(norms).norm().item() if norms else 0.0
 
 
+def clip_gradients(module: torch.nn.Module, max_norm: float | None) -> None:
+    if max_norm is not None:
+        torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
+
+
 def _apply(loss: torch.Tensor, opt: torch.optim.Optimizer, net: str, skip_nonfinite: bool) -> bool:
     """Step `opt` unless the loss is NaN/Inf: then skip the update, or raise NonFiniteLoss."""
-    if torch.isfinite(loss):
+    if finite_on_all_ranks(loss):  # under torchrun every rank decides alike
         opt.step()
         return True
     if not skip_nonfinite:
@@ -32,16 +38,18 @@ def _apply(loss: torch.Tensor, opt: torch.optim.Optimizer, net: str, skip_nonfin
 
 def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
                        real: torch.Tensor, y: torch.Tensor | None,
-                       stats: dict | None = None, skip_nonfinite: bool = False) -> bool:
-    """Update D on one real batch and as many generated samples. Fills `stats` when given;
-    returns whether the update was applied."""
+                       stats: dict | None = None, skip_nonfinite: bool = False,
+                       step: int = 0, max_grad_norm: float | None = None) -> bool:
+    """Update D on one real batch and as many generated samples. Fills `stats` when given
+    (gradient norms before clipping); returns whether the update was applied. `step` counts
+    D updates, for lazy regularisation."""
     n, device = real.shape[0], real.device
     with torch.no_grad():
         y_fake = gan.sample_labels(n, device)
         fake = gan.generate(gan.sample_latent(n, device), y_fake)
     d_real, d_fake = gan.discriminate(real, y), gan.discriminate(fake, y_fake)
     d_loss = loss.d_loss(d_real, d_fake)
-    penalty = loss.d_penalty(gan, real, fake, y)
+    penalty = loss.d_penalty(gan, real, fake, y, step)
     total = d_loss if penalty is None else d_loss + penalty
     opt.zero_grad(set_to_none=True)
     total.backward()
@@ -50,6 +58,7 @@ def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
                      d_fake=d_fake.mean().item(), grad_norm_d=grad_norm(gan.D))
         if penalty is not None:
             stats["d_penalty"] = penalty.item()
+    clip_gradients(gan.D, max_grad_norm)
     applied = _apply(total, opt, "discriminator", skip_nonfinite)
     if applied:
         loss.after_d_step(gan)
@@ -58,7 +67,7 @@ def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
 
 def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
                    device: torch.device, stats: dict | None = None,
-                   skip_nonfinite: bool = False) -> bool:
+                   skip_nonfinite: bool = False, max_grad_norm: float | None = None) -> bool:
     y_fake = gan.sample_labels(n, device)
     fake = gan.generate(gan.sample_latent(n, device), y_fake)
     g_loss = loss.g_loss(gan.discriminate(fake, y_fake))
@@ -66,4 +75,5 @@ def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
     g_loss.backward()
     if stats is not None:
         stats.update(g_loss=g_loss.item(), grad_norm_g=grad_norm(gan.G))
+    clip_gradients(gan.G, max_grad_norm)
     return _apply(g_loss, opt, "generator", skip_nonfinite)

@@ -1,0 +1,234 @@
+"""After a sweep: every job's overrides and final metrics, best first.
+
+A job is a folder holding `.hydra/overrides.yaml` (what Hydra's launcher passed it) and, once it
+has logged, `metrics.jsonl` (its last line holds the final values). The same rows are printed
+as a rich table, written to `summary.csv` in the sweep folder, and each run writes its own
+HParams entry into its TensorBoard log (`write_hparams`) so TensorBoard's HParams tab lists
+the same jobs.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from omegaconf import OmegaConf
+from rich.console import Console
+from rich.table import Table
+
+from gancli.errors import GanError
+
+DIRECTIONS = ("minimize", "maximize")
+# metrics.jsonl keys shown in the table next to the ranking metric (all of them go to the CSV);
+# keys not known here (evaluation metrics other modules log) are shown too
+TABLE_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
+CSV_NAME = "summary.csv"
+
+
+@dataclass
+class Job:
+    num: int
+    path: Path
+    overrides: dict[str, object]  # key -> value, typed as Hydra parses the override
+    metrics: dict[str, float] = field(default_factory=dict)  # last metrics.jsonl line
+    steps: int | None = None  # train.steps the job was configured for
+    metric: str | None = None  # the job's train.metric
+    direction: str | None = None  # the Optuna sweeper's direction, when one ran the job
+
+    @property
+    def status(self) -> str:
+        step = self.metrics.get("step")
+        if step is None:
+            return "no metrics"
+        return "done" if self.steps is None or step >= self.steps else "stopped"
+
+
+def parse_overrides(lines: list[str]) -> dict[str, object]:
+    """Hydra override strings -> {key: value}, typed by Hydra's own override parser."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    parsed: dict[str, object] = {}
+    for line in lines:
+        try:
+            override = parser.parse_overrides([line])[0]
+            parsed[override.key_or_group] = override.value()
+        except Exception:  # an override Hydra accepted but cannot reparse: keep its text
+            key, _, value = line.lstrip("+~").partition("=")
+            parsed[key] = value
+    return parsed
+
+
+def _load_yaml(path: Path):
+    return OmegaConf.to_container(OmegaConf.load(path)) if path.is_file() else None
+
+
+def _last_record(path: Path) -> dict[str, float]:
+    """The values logged at the last step: the training record and, when train.eval_every
+    is on, the evaluation record written after it on its own line."""
+    if not path.is_file():
+        return {}
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not records:
+        return {}
+    last = records[-1].get("step")
+    merged: dict[str, float] = {}
+    for record in records:
+        if record.get("step") == last:
+            merged.update(record)
+    return merged
+
+
+def read_job(folder: Path) -> Job:
+    hydra_dir = folder / ".hydra"
+    overrides = parse_overrides(_load_yaml(hydra_dir / "overrides.yaml") or [])
+    config = _load_yaml(hydra_dir / "config.yaml") or {}
+    hydra = (_load_yaml(hydra_dir / "hydra.yaml") or {}).get("hydra", {})
+    train = config.get("train", {})
+    num = hydra.get("job", {}).get("num")
+    direction = hydra.get("sweeper", {}).get("direction")
+    if isinstance(direction, list):  # multi-objective studies: rank by the first objective
+        direction = direction[0] if direction else None
+    return Job(num=int(num) if num is not None else -1, path=folder, overrides=overrides,
+               metrics=_last_record(folder / "metrics.jsonl"), steps=train.get("steps"),
+               metric=train.get("metric"), direction=str(direction) if direction else None)
+
+
+def read_sweep(sweep_dir: str | Path) -> list[Job]:
+    """Every job under a multirun folder, in job-number order."""
+    sweep_dir = Path(sweep_dir)
+    if not sweep_dir.is_dir():
+        raise GanError(f"no such sweep folder: {sweep_dir}")
+    folders = sorted({p.parent.parent for p in sweep_dir.rglob(".hydra/overrides.yaml")
+                      if ".submitit" not in p.parts})
+    if not folders:
+        raise GanError(f"{sweep_dir} holds no jobs (no */.hydra/overrides.yaml); "
+                       f"pass the folder a `gan train -m` run printed")
+    return sorted((read_job(f) for f in folders), key=lambda j: (j.num, str(j.path)))
+
+
+def rank_jobs(jobs: list[Job], metric: str, direction: str) -> list[Job]:
+    """Best first; jobs without a finite value of `metric` come last, by job number."""
+    if direction not in DIRECTIONS:
+        raise GanError(f"direction must be one of {', '.join(DIRECTIONS)}, got '{direction}'")
+    sign = 1.0 if direction == "minimize" else -1.0
+
+    def key(job: Job):
+        value = job.metrics.get(metric)
+        if not isinstance(value, (int, float)) or not math.isfinite(value):
+            return (1, 0.0, job.num)
+        return (0, sign * value, job.num)
+
+    return sorted(jobs, key=key)
+
+
+def default_metric(jobs: list[Job]) -> tuple[str, str]:
+    """The metric the jobs returned to the sweeper, and the sweeper's direction."""
+    metric = next((j.metric for j in jobs if j.metric), "d_loss")
+    direction = next((j.direction for j in jobs if j.direction), "minimize")
+    return metric, direction
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return "" if value is None else str(value)
+
+
+def split_overrides(jobs: list[Job]) -> tuple[list[str], dict[str, object]]:
+    """Override keys whose value differs between jobs, and those every job shares (all of
+    them, for a single job)."""
+    keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
+    varying, shared = [], {}
+    for key in keys:
+        values = [j.overrides.get(key, "<unset>") for j in jobs]
+        if all(v == values[0] for v in values):
+            shared[key] = values[0]
+        else:
+            varying.append(key)
+    return varying, shared
+
+
+def metric_columns(jobs: list[Job], metric: str) -> list[str]:
+    from gancli.training.logging import TAGS
+
+    logged = list(dict.fromkeys(k for j in jobs for k in j.metrics if k != "step"))
+    extra = [k for k in logged if k not in TAGS]  # evaluation metrics (fid, ...)
+    ordered = [metric, *extra, *TABLE_METRICS]
+    return [k for k in dict.fromkeys(ordered) if k in logged or k == metric]
+
+
+def summary_table(jobs: list[Job], metric: str, direction: str, title: str) -> Table:
+    varying, shared = split_overrides(jobs)
+    caption = " ".join(f"{k}={_fmt(v)}" for k, v in shared.items())
+    table = Table(title=title, caption=f"every job: {caption}" if caption else None)
+    table.add_column("#", justify="right", no_wrap=True)
+    table.add_column("job", justify="right", no_wrap=True)
+    table.add_column("overrides", overflow="fold")  # the keys that differ, one a line
+    table.add_column("status", no_wrap=True)
+    table.add_column("step", justify="right", no_wrap=True)
+    columns = metric_columns(jobs, metric)
+    arrow = "↓" if direction == "minimize" else "↑"
+    for key in columns:
+        table.add_column(f"{key} {arrow}" if key == metric else key, justify="right",
+                         no_wrap=True, style="bold" if key == metric else None)
+    for rank, job in enumerate(jobs, 1):
+        overrides = "\n".join(f"{k}={_fmt(job.overrides[k])}" for k in varying
+                              if k in job.overrides)
+        table.add_row(str(rank), str(job.num), overrides, job.status,
+                      _fmt(job.metrics.get("step")),
+                      *(_fmt(job.metrics.get(k)) for k in columns))
+    return table
+
+
+def write_csv(jobs: list[Job], path: Path) -> Path:
+    override_keys = list(dict.fromkeys(k for j in jobs for k in j.overrides))
+    metric_keys = list(dict.fromkeys(k for j in jobs for k in j.metrics))
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["rank", "job", "status", "path", *override_keys, *metric_keys])
+        for rank, job in enumerate(jobs, 1):
+            writer.writerow([rank, job.num, job.status, str(job.path),
+                             *(job.overrides.get(k, "") for k in override_keys),
+                             *(job.metrics.get(k, "") for k in metric_keys)])
+    return path
+
+
+def summarize(sweep_dir: str | Path, metric: str | None = None, direction: str | None = None,
+              console: Console | None = None) -> list[Job]:
+    """Print the table for a sweep folder and write its summary.csv; return the ranked jobs."""
+    sweep_dir = Path(sweep_dir)
+    jobs = read_sweep(sweep_dir)
+    default_name, default_direction = default_metric(jobs)
+    metric, direction = metric or default_name, direction or default_direction
+    ranked = rank_jobs(jobs, metric, direction)
+    write_csv(ranked, sweep_dir / CSV_NAME)
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a log file or pipe: no need to squeeze into 80 columns
+            console = Console(width=160)
+    console.print(f"sweep {sweep_dir}", soft_wrap=True)
+    console.print(summary_table(ranked, metric, direction,
+                                f"{len(jobs)} jobs, best {metric} first"))
+    console.print(f"written: {sweep_dir / CSV_NAME}", soft_wrap=True)
+    return ranked
+
+
+def write_hparams(run_dir: str | Path, overrides: list[str]) -> None:
+    """Record this run's overrides and final metrics for TensorBoard's HParams tab."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = Path(run_dir)
+    record = _last_record(run_dir / "metrics.jsonl")
+    metrics = {f"final/{k}": float(v) for k, v in record.items()
+               if k != "step" and isinstance(v, (int, float))}
+    if not metrics:
+        return
+    hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
+               for k, v in parse_overrides(overrides).items()}
+    with SummaryWriter(str(run_dir / "tb")) as writer:
+        # run_name "." puts the entry in the run's own log folder, beside its curves
+        writer.add_hparams(hparams, metrics, run_name=".")

@@ -1,0 +1,111 @@
+"""The sweep summary: jobs read from a multirun folder, ranked best first, printed, written
+as CSV, and each run's HParams entry for TensorBoard."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from gancli.errors import GanError
+from gancli.summary import read_sweep, summarize, write_hparams
+from tests.helpers import run_gan
+
+
+def make_job(sweep: Path, num: int, overrides: list[str], final: dict | None,
+             direction: str | None = None, steps: int = 100) -> Path:
+    """A job folder as Hydra and `gan train` leave it."""
+    job = sweep / str(num)
+    (job / ".hydra").mkdir(parents=True)
+    (job / ".hydra" / "overrides.yaml").write_text(yaml.safe_dump(overrides))
+    (job / ".hydra" / "config.yaml").write_text(
+        yaml.safe_dump({"train": {"steps": steps, "metric": "d_loss"}}))
+    sweeper = {"direction": direction} if direction else {}
+    (job / ".hydra" / "hydra.yaml").write_text(
+        yaml.safe_dump({"hydra": {"job": {"num": num}, "sweeper": sweeper}}))
+    if final is not None:
+        first = {**final, "step": final["step"] // 2, "d_loss": 9.0}
+        (job / "metrics.jsonl").write_text(json.dumps(first) + "\n" + json.dumps(final) + "\n")
+    return job
+
+
+@pytest.fixture
+def sweep(tmp_path) -> Path:
+    s = tmp_path / "multirun"
+    make_job(s, 0, ["model=mlp", "optimizer.lr=0.001"], {"step": 100, "d_loss": 0.9, "g_loss": 2.0})
+    make_job(s, 1, ["model=mlp", "optimizer.lr=0.002"], {"step": 100, "d_loss": 0.5, "g_loss": 3.0})
+    make_job(s, 2, ["model=mlp", "optimizer.lr=0.01"], None)  # failed before logging
+    make_job(s, 3, ["model=mlp", "optimizer.lr=1e-4"], {"step": 40, "d_loss": 1.2, "g_loss": 1.0})
+    return s
+
+
+def test_jobs_are_read_with_typed_overrides_and_final_metrics(sweep):
+    jobs = read_sweep(sweep)
+    assert [j.num for j in jobs] == [0, 1, 2, 3]
+    assert jobs[0].overrides == {"model": "mlp", "optimizer.lr": 0.001}
+    assert jobs[1].metrics["d_loss"] == 0.5  # the last line, not the first
+    assert [j.status for j in jobs] == ["done", "done", "no metrics", "stopped"]
+
+
+def test_best_first_in_either_direction_and_unlogged_jobs_last(sweep):
+    lowest = summarize(sweep, console=None)
+    assert [j.num for j in lowest] == [1, 0, 3, 2]  # train.metric d_loss, minimize by default
+    highest = summarize(sweep, metric="g_loss", direction="maximize")
+    assert [j.num for j in highest] == [1, 0, 3, 2]
+    rows = list(csv.DictReader(open(sweep / "summary.csv")))
+    assert [r["job"] for r in rows] == ["1", "0", "3", "2"]
+    assert rows[0]["optimizer.lr"] == "0.002" and rows[0]["g_loss"] == "3.0"
+    assert rows[3]["status"] == "no metrics" and rows[3]["d_loss"] == ""
+
+
+def test_direction_comes_from_the_optuna_sweeper(tmp_path):
+    s = tmp_path / "optuna"
+    make_job(s, 0, ["optimizer.lr=0.1"], {"step": 1, "d_loss": 0.2}, direction="maximize")
+    make_job(s, 1, ["optimizer.lr=0.2"], {"step": 1, "d_loss": 0.7}, direction="maximize")
+    assert [j.num for j in summarize(s)] == [1, 0]
+
+
+def test_gan_summary_prints_the_table(sweep):
+    out = run_gan("summary", str(sweep), "metric=g_loss", cwd=sweep.parent)
+    assert out.returncode == 0, out.stderr
+    assert "4 jobs, best g_loss first" in out.stdout
+    lines = [line for line in out.stdout.splitlines() if "optimizer.lr=" in line]
+    assert [line.split("optimizer.lr=")[1].split()[0] for line in lines] == [
+        "0.0001", "0.001", "0.002", "0.01"]
+    assert "every job: model=mlp" in out.stdout  # shared overrides go to the caption
+
+
+@pytest.mark.parametrize("args, message", [
+    (["nowhere"], "no such sweep folder"),
+    ([".", "direction=up"], "direction must be one of"),
+    ([], "usage: gan summary"),
+])
+def test_gan_summary_errors_are_one_line(sweep, args, message):
+    if args[:1] == ["."]:
+        args = [str(sweep), *args[1:]]
+    out = run_gan("summary", *args, cwd=sweep.parent)
+    assert out.returncode == 1 and message in out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_an_empty_folder_is_not_a_sweep(tmp_path):
+    with pytest.raises(GanError, match="holds no jobs"):
+        read_sweep(tmp_path)
+
+
+def test_hparams_entry_lists_overrides_and_final_metrics(sweep):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    job = sweep / "1"
+    write_hparams(job, ["model=mlp", "optimizer.lr=0.002"])
+    events = EventAccumulator(str(job / "tb"))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert hparams["optimizer.lr"].number_value == pytest.approx(0.002)
+    assert hparams["model"].string_value == "mlp"
+    assert events.Scalars("final/d_loss")[0].value == pytest.approx(0.5)
