@@ -81,3 +81,15 @@ def test_inception_fid_without_weights_fails_before_the_first_step(tmp_path, mon
         train(compose_config([*TINY, "train.eval_every=2", "train.eval_metric=fid"]),
               tmp_path / "run")
     assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_the_score_of_best_pt_is_what_gan_eval_gives_for_it(tmp_path):
+    # with an EMA generator: the EMA copy is what is evaluated and what gan eval samples
+    returned = train(compose_config([*EVAL, "train.ema.decay=0.5"]), tmp_path / "run")
+    best = tmp_path / "run" / "checkpoints" / "best.pt"
+    assert load_checkpoint(best)["g_ema"] is not None
+    from gancli.metrics.evaluate import EvalArgs, run_eval
+
+    result = run_eval(EvalArgs(ckpt=str(best), extractor="mnist", n=64, seed=0, device="cpu",
+                               cache_dir=str(tmp_path / "cache")))
+    assert result["metrics"]["mnist_fid"] == pytest.approx(returned, rel=1e-9)
