@@ -26,6 +26,7 @@ def evaluate(**kwargs) -> dict:
     return run_eval(EvalArgs(**{**MNIST, **kwargs}))
 
 
+@pytest.mark.slow  # a subprocess: imports torch, trains nothing, evaluates 240 images
 def test_eval_a_checkpoint_against_its_dataset_from_the_command_line(tiny_run, tmp_path):
     ckpt = tiny_run / "checkpoints" / "last.pt"
     out = run_gan("eval", f"ckpt={ckpt}", "--fid", "--kid", "--is", "--pr", "extractor=mnist",
