@@ -21,6 +21,8 @@ USAGE = """usage: gan COMMAND [key=value ...] [--debug]
 commands:
   train    train a GAN (Hydra overrides, -m for a sweep), e.g. gan train model=dcgan loss=gan
   sample   draw from a checkpoint, e.g. gan sample ckpt=outputs/<run>/checkpoints/last.pt n=64
+  eval     FID/KID/IS/precision-recall, e.g. gan eval ckpt=outputs/<run>/checkpoints/last.pt --fid
+           or gan eval --fid real=path/to/images fake=path/to/images
   list     registered datasets, models, losses and optimizers, and their config files
   summary  a sweep's jobs, best first, e.g. gan summary outputs/multirun/<date>/<time>
            [metric=d_loss] [direction=minimize|maximize]
@@ -152,6 +154,24 @@ def cmd_sample(args: list[str]) -> None:
     print(run_sample(parsed))
 
 
+# --- eval --------------------------------------------------------------------------------
+
+EVAL_FLAGS = {"--fid": "fid", "--kid": "kid", "--is": "is", "--pr": "pr"}
+
+
+def cmd_eval(args: list[str]) -> None:
+    from gancli.metrics.evaluate import EvalArgs, print_table, run_eval
+
+    for arg in args:
+        if arg.startswith("--") and arg not in EVAL_FLAGS:
+            raise ConfigError(f"unknown flag {arg}; choose from {' '.join(EVAL_FLAGS)}")
+    chosen = [EVAL_FLAGS[a] for a in args if a in EVAL_FLAGS]
+    rest = [a for a in args if a not in EVAL_FLAGS]
+    if chosen:
+        rest.append(f"metrics=[{','.join(chosen)}]")
+    print_table(run_eval(parse_args(EvalArgs, rest)))
+
+
 # --- list --------------------------------------------------------------------------------
 
 def cmd_list(args: list[str]) -> None:
@@ -188,7 +208,8 @@ def cmd_summary(args: list[str]) -> None:
     summarize(args[0], parsed.metric, parsed.direction)
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "list": cmd_list, "summary": cmd_summary}
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
+            "summary": cmd_summary}
 
 
 def main(argv: list[str] | None = None) -> None:

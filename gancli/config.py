@@ -41,6 +41,15 @@ class NanPolicy(Enum):
     skip = "skip"  # drop that update and count it
 
 
+class EvalMetric(Enum):
+    """What train.eval_every measures; lower is better for each."""
+
+    fid = "fid"  # FID with the Inception network (its weights file must be on disk)
+    kid = "kid"
+    mnist_fid = "mnist_fid"  # FID in the features of gancli's MNIST classifier: offline, fast
+    mnist_kid = "mnist_kid"
+
+
 @dataclass
 class TrainConfig:
     steps: int = 3000  # generator updates
@@ -63,6 +72,10 @@ class TrainConfig:
     compile: bool = False  # torch.compile G and D (slow start; pays on long GPU runs)
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest convolution algorithms
     reuse_fake: bool = True  # G's update reuses the batch D was just shown (one G pass less)
+    eval_every: int = 0  # steps between evaluations of eval_metric (0: off); also at the end
+    eval_metric: EvalMetric = EvalMetric.fid
+    eval_n: int = 2000  # generated (and real) images per evaluation
+    eval_inception_weights: str | None = None  # default: torch hub's cache
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",
@@ -71,6 +84,10 @@ class TrainConfig:
         for key in ("num_workers", "keep_last"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key} must be >= 0, got {getattr(self, key)}")
+        if self.eval_every < 0:
+            raise ConfigError(f"train.eval_every must be >= 0 (0 is off), got {self.eval_every}")
+        if self.eval_n < 10:
+            raise ConfigError(f"train.eval_n must be >= 10, got {self.eval_n}")
 
 
 @dataclass

@@ -67,10 +67,19 @@ def _load_yaml(path: Path):
 
 
 def _last_record(path: Path) -> dict[str, float]:
+    """The values logged at the last step: the training record and, when train.eval_every
+    is on, the evaluation record written after it on its own line."""
     if not path.is_file():
         return {}
-    lines = [line for line in path.read_text().splitlines() if line.strip()]
-    return json.loads(lines[-1]) if lines else {}
+    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not records:
+        return {}
+    last = records[-1].get("step")
+    merged: dict[str, float] = {}
+    for record in records:
+        if record.get("step") == last:
+            merged.update(record)
+    return merged
 
 
 def read_job(folder: Path) -> Job:

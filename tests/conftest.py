@@ -6,6 +6,16 @@ import torch
 from tests.helpers import TINY, compose_config, run_gan  # noqa: F401  (re-exported)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _private_metrics_cache(tmp_path_factory):
+    """Real-data statistics that evaluations cache go to a temporary folder, never ~/.cache
+    (subprocesses inherit the variable)."""
+    mp = pytest.MonkeyPatch()
+    mp.setenv("GANCLI_CACHE", str(tmp_path_factory.mktemp("gancli_cache")))
+    yield
+    mp.undo()
+
+
 @pytest.fixture(autouse=True)
 def _seed_and_threads():
     torch.manual_seed(0)

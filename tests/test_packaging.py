@@ -19,5 +19,6 @@ def test_wheel_ships_the_hydra_configs(tmp_path):
     assert "gancli/conf/config.yaml" in names
     assert {"gancli/conf/model/dcgan.yaml", "gancli/conf/dataset/mnist5k.yaml"} <= names
     assert "gancli/training/loop.py" in names
+    assert "gancli/metrics/weights/mnist5k_classifier.pt" in names  # gan eval extractor=mnist
     entry_points = [n for n in names if n.endswith("entry_points.txt")]
     assert "gan = gancli.cli:main" in zipfile.ZipFile(wheel).read(entry_points[0]).decode()

@@ -93,3 +93,12 @@ class RunLogger:
     def log_image(self, step: int, image: torch.Tensor) -> None:
         if self.enabled:
             self.writer.add_image("samples", image, step)
+
+    def log_eval(self, step: int, values: dict[str, float]) -> None:
+        """Evaluation results: TensorBoard tags under eval/, and a metrics.jsonl line."""
+        if not self.enabled:
+            return
+        for key, value in values.items():
+            self.writer.add_scalar(f"eval/{key}", value, step)
+        with open(self.metrics_path, "a") as f:
+            f.write(json.dumps({"step": step, **values}) + "\n")

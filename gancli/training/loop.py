@@ -24,6 +24,7 @@ from gancli.training.checkpoint import (
     set_rng_state,
 )
 from gancli.training.ema import build_ema
+from gancli.training.evaluation import build_evaluator, evaluation_keys
 from gancli.training.logging import TAGS, RunLogger
 from gancli.training.optimizers import build_optimizer
 from gancli.training.resume import check_compatible, checkpoint_to_resume
@@ -54,13 +55,16 @@ def weights_finite(module: torch.nn.Module) -> bool:
 
 
 def train(cfg: Config, run_dir: str | Path) -> float:
-    """Train a GAN as `cfg` says, writing into run_dir; return the final `train.metric`."""
+    """Train a GAN as `cfg` says, writing into run_dir; return the final `train.metric`
+    (for an evaluation metric, its best value: the score of checkpoints/best.pt)."""
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     t = cfg.train
-    if t.metric not in TAGS:
+    logged = set(TAGS) | evaluation_keys(t)
+    if t.metric not in logged:
         raise ConfigError(f"train.metric '{t.metric}' is not logged; choose one of: "
-                          f"{', '.join(sorted(TAGS))}")
+                          f"{', '.join(sorted(logged))} (evaluation metrics need "
+                          f"train.eval_every > 0 and train.eval_metric)")
     skip_nonfinite = t.nan_policy is NanPolicy.skip
 
     # Initialize
@@ -97,6 +101,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     fixed_y = gan.sample_labels(t.num_samples, device, generator=fixed)
     skipped = 0  # updates dropped by nan_policy=skip
 
+    # Set up evaluation (train.eval_every; rank 0): real statistics are computed or loaded now
+    evaluator = build_evaluator(cfg, data, device) if dist.is_main else None
+
     def checkpoint(step: int) -> dict:
         return {
             "config": to_container(cfg), "data_info": data.info.to_dict(), "step": step,
@@ -107,6 +114,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             "sampler": sampler.state_dict(), "rng": rng_state(), "fixed_z": fixed_z.cpu(),
             "skipped": skipped, "noise_rng": trainee.noise.get_state(),
             "train_step": train_step.state_dict(),
+            "eval_best": evaluator.best if evaluator else None,
         }
 
     # Resume: everything that decides the rest of the trajectory comes from the checkpoint
@@ -131,6 +139,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         noise_state = state.get("noise_rng")  # the global latent stream: any world size
         fixed_z = state["fixed_z"].to(device)
         start, skipped = state["step"], state.get("skipped", 0)
+        if evaluator is not None and state.get("eval_best") is not None:
+            evaluator.best = state["eval_best"]
         if start >= t.steps:
             raise GanError(f"{resume_from} is already at step {start} >= train.steps={t.steps}; "
                            f"raise train.steps to train longer")
@@ -182,8 +192,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             stats = {} if step % t.log_every == 0 or step == t.steps else None
             try:
                 skipped += train_step(batches, step, stats)
-                if stats is not None or step % t.sample_every == 0 or step % t.ckpt_every == 0:
-                    train_step.check_finite()  # before anything is logged or saved
+                if (stats is not None or step % t.sample_every == 0 or step % t.ckpt_every == 0
+                        or evaluator is not None and evaluator.due(step)):
+                    train_step.check_finite()  # before anything is logged, saved or evaluated
             except NonFiniteLoss as err:
                 raise GanError(f"non-finite {err.net} loss ({err.value}) at step "
                                f"{err.step or step}; stopped. The last good checkpoint is "
@@ -201,6 +212,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                 record = logger.log_scalars(step, {**stats, "skipped_updates": skipped})
             if dist.is_main and (step % t.sample_every == 0 or step == t.steps):
                 export_samples(step, logger)
+            if evaluator is not None and evaluator.due(step):  # before saving: last.pt
+                if evaluator.run(step, gan, logger, ema.G if ema else None):  # then holds
+                    save_checkpoint(checkpoint(step), ckpt_dir / "best.pt")  # the new best
             if step % t.ckpt_every == 0 or step == t.steps:
                 save(step, periodic=step % t.ckpt_every == 0)
             logger.advance(step)
@@ -208,4 +222,6 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                 raise StopRequested(stop.signum or signal.SIGTERM, step,
                                     save(step, periodic=False))
 
+    if t.metric in evaluation_keys(t):  # only rank 0 evaluates
+        return evaluator.best if evaluator is not None else float("nan")
     return float(record[t.metric])

@@ -1,0 +1,249 @@
+"""`gan eval`: compare generated images with real ones by FID, KID, IS and precision/recall.
+
+    fake images ─┐                      ┌─ fid (Fréchet distance of Gaussian fits)
+                 ├─ extractor features ─┼─ kid, precision / recall
+    real images ─┘  (real ones cached)  └─ is (fake logits), class coverage (mnist extractor)
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from gancli.errors import ConfigError, GanError
+from gancli.metrics import cache
+from gancli.metrics.extractors import Extractor, ExtractorName, build_extractor, extract
+from gancli.metrics.frechet import frechet_distance, gaussian_stats
+from gancli.metrics.inception_score import inception_score
+from gancli.metrics.kid import kernel_inception_distance
+from gancli.metrics.precision_recall import precision_recall
+from gancli.metrics.sources import CheckpointSource, DatasetSource, Source, open_source
+
+METRICS = ("fid", "kid", "is", "pr")
+FAKE_TO_UINT8 = "round((clamp(x, -1, 1) + 1) * 127.5), as gan sample writes PNG files"
+
+
+@dataclass
+class MetricSettings:
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int = 10
+    pr_k: int = 3
+    seed: int = 0  # KID subsets
+
+    def describe(self, chosen: list[str]) -> dict:
+        out = {}
+        if "kid" in chosen:
+            out["kid"] = {"kernel": "(x.y/d + 1)^3", "estimator": "unbiased MMD^2",
+                          "subsets": self.kid_subsets, "subset_size": self.kid_subset_size,
+                          "seed": self.seed}
+        if "is" in chosen:
+            out["is"] = {"splits": self.is_splits, "split": "consecutive chunks"}
+        if "pr" in chosen:
+            out["pr"] = {"method": "Kynkaanniemi et al. 2019 k-NN balls", "k": self.pr_k}
+        return out
+
+
+@dataclass
+class EvalArgs:
+    ckpt: str | None = None  # a checkpoint (or run folder); the default: the latest run
+    real: str | None = None  # dataset name, image folder, or .npz (default: the run's dataset)
+    fake: str | None = None  # image folder, .npz, or checkpoint (.pt)
+    metrics: list[str] = field(default_factory=list)  # set by --fid --kid --is --pr
+    n: int = 10000  # images from each side (all of a smaller folder, file or dataset)
+    extractor: ExtractorName = ExtractorName.inception
+    inception_weights: str | None = None  # default: torch hub's cache, downloaded if missing
+    out: str | None = None  # write the results as JSON here
+    batch_size: int = 100
+    device: str = "auto"
+    seed: int = 0  # latent noise, subset choices
+    ema: bool = True
+    num_workers: int | None = None  # image-file readers; default min(8, CPUs)
+    cache_dir: str | None = None  # default $GANCLI_CACHE or ~/.cache/gancli
+    no_cache: bool = False
+    kid_subsets: int = 100
+    kid_subset_size: int = 1000
+    is_splits: int = 10
+    pr_k: int = 3
+
+    def __post_init__(self):
+        unknown = [m for m in self.metrics if m not in METRICS]
+        if unknown:
+            raise ConfigError(f"unknown metric {unknown[0]}; choose from --"
+                              + " --".join(METRICS))
+        for key in ("n", "batch_size", "kid_subsets", "kid_subset_size", "is_splits", "pr_k"):
+            if getattr(self, key) <= 0:
+                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+        if self.ckpt and self.fake:
+            raise ConfigError("give ckpt= or fake=, not both")
+        if self.fake and not self.real and not self.fake.endswith(".pt"):
+            raise ConfigError("real= is required with fake= (a dataset name, folder or .npz)")
+
+    def settings(self) -> MetricSettings:
+        return MetricSettings(self.kid_subsets, self.kid_subset_size, self.is_splits,
+                              self.pr_k, self.seed)
+
+
+def latest_checkpoint(root: str | Path = "outputs") -> Path:
+    found = sorted(Path(root).glob("**/checkpoints/last.pt"), key=lambda p: p.stat().st_mtime)
+    if not found:
+        raise GanError(f"no run with checkpoints/last.pt under {Path(root).resolve()}; pass "
+                       f"ckpt=PATH, or real=... fake=...")
+    return found[-1]
+
+
+def compute_metrics(chosen: list[str], real: cache.RealStats, fake_features: np.ndarray,
+                    fake_logits: np.ndarray, extractor: Extractor, settings: MetricSettings,
+                    device: torch.device) -> dict:
+    """Every chosen metric, named with the extractor's prefix ("mnist_fid", ...)."""
+    p, out = extractor.metric_prefix, {}
+    if "fid" in chosen:
+        out[p + "fid"] = frechet_distance(*gaussian_stats(fake_features), real.mu, real.sigma)
+    if "kid" in chosen:
+        out[p + "kid"], out[p + "kid_std"] = kernel_inception_distance(
+            real.features, fake_features, settings.kid_subsets, settings.kid_subset_size,
+            settings.seed, device)
+    if "is" in chosen:
+        out[p + "is"], out[p + "is_std"] = inception_score(fake_logits, settings.is_splits)
+    if "pr" in chosen:
+        out[p + "precision"], out[p + "recall"] = precision_recall(
+            real.features, fake_features, settings.pr_k, device)
+    if extractor.name == "mnist":
+        out.update(class_coverage(fake_logits))
+    return out
+
+
+def class_coverage(logits: np.ndarray) -> dict:
+    """Share of generated digits the classifier assigns to each class, and how many classes
+    get at least half of a fair share (a collapsed generator covers few)."""
+    k = logits.shape[1]
+    fractions = np.bincount(logits.argmax(axis=1), minlength=k) / logits.shape[0]
+    return {"mnist_class_fractions": [round(float(f), 6) for f in fractions],
+            "mnist_classes_covered": int((fractions >= 0.5 / k).sum())}
+
+
+def _sources(args: EvalArgs, device: torch.device) -> tuple[Source, Source]:
+    def open_(spec: str, role: str) -> Source:
+        return open_source(spec, role, args.n, args.seed, device, args.num_workers, args.ema)
+
+    if args.fake:
+        fake = open_(args.fake, "fake")
+    else:
+        ckpt = args.ckpt or latest_checkpoint()
+        fake = CheckpointSource(ckpt, args.n, args.seed, device, args.ema)
+    if args.real:
+        return open_(args.real, "real"), fake
+    if not isinstance(fake, CheckpointSource):
+        raise ConfigError(f"real= is required with fake={args.fake} (a dataset name, "
+                          f"folder or .npz)")
+    # the data the run was trained on
+    return DatasetSource(fake.dataset_config(), args.n, args.seed,
+                         num_workers=args.num_workers), fake
+
+
+class _Progress:
+    """A progress bar on stderr for feature extraction (images are slow on a CPU)."""
+
+    def __init__(self):
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+        self.bar = Progress(TextColumn("[bold]{task.description}"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("{task.fields[rate]}"),
+                            console=Console(stderr=True), transient=True)
+
+    def __enter__(self):
+        self.bar.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.bar.stop()
+
+    def features(self, extractor, source: Source, device, batch_size: int, label: str):
+        task = self.bar.add_task(label, total=len(source), rate="")
+        start = time.perf_counter()
+
+        def advance(k: int):
+            self.bar.advance(task, k)
+            done = self.bar.tasks[task].completed
+            self.bar.update(task, rate=f"{done / (time.perf_counter() - start):.1f} img/s")
+
+        return extract(extractor, source.batches(batch_size), device, advance)
+
+
+def run_eval(args: EvalArgs) -> dict:
+    from gancli.training.loop import resolve_device
+
+    start = time.perf_counter()
+    chosen = [m for m in METRICS if m in args.metrics] or ["fid"]
+    device = resolve_device(args.device)
+    extractor = build_extractor(args.extractor, device, args.inception_weights)
+    real_source, fake_source = _sources(args, device)
+
+    with _Progress() as progress:
+        def real_features():
+            return progress.features(extractor, real_source, device, args.batch_size,
+                                     "real features")[0]
+
+        if args.no_cache:
+            features = real_features()
+            real = cache.RealStats(features, *gaussian_stats(features))
+        else:
+            real = cache.real_stats(real_source, extractor.protocol, real_features,
+                                    args.cache_dir)
+        fake_features, fake_logits = progress.features(extractor, fake_source, device,
+                                                       args.batch_size, "fake features")
+
+    settings = args.settings()
+    metrics = compute_metrics(chosen, real, fake_features, fake_logits, extractor, settings,
+                              device)
+    result = {
+        "metrics": metrics,
+        "n_real": int(real.features.shape[0]),
+        "n_fake": int(fake_features.shape[0]),
+        "extractor": extractor.protocol["extractor"],
+        "resize": extractor.protocol["resize"],
+        "real": real_source.describe(),
+        "fake": fake_source.describe(),
+        "real_stats": {"cache": str(real.path) if real.path else None, "reused": real.reused},
+        "protocol": {**extractor.protocol, **settings.describe(chosen),
+                     "fake_to_uint8": FAKE_TO_UINT8},
+        "device": str(device),
+        "seconds": round(time.perf_counter() - start, 2),
+    }
+    if args.out:
+        out = Path(args.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+def _shown(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    if isinstance(value, list):
+        return " ".join(f"{v:.2f}" for v in value)
+    return str(value)
+
+
+def print_table(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="gan eval")
+    table.add_column("metric")
+    table.add_column("value", overflow="fold")
+    for name, value in result["metrics"].items():
+        table.add_row(name, _shown(value))
+    table.add_section()
+    reused = "reused" if result["real_stats"]["reused"] else "computed"
+    table.add_row("real images", f"{result['n_real']} ({reused})")
+    table.add_row("fake images", str(result["n_fake"]))
+    table.add_row("extractor", result["extractor"])
+    table.add_row("resize", result["resize"])
+    Console().print(table)

@@ -1,0 +1,86 @@
+"""The committed MNIST classifier: small, accurate on digits it never saw, with the API the
+conditional-GAN checks will use; and the training code that rebuilt it."""
+
+from __future__ import annotations
+
+import torch
+
+from gancli.data.embedded import load_mnist5k
+from gancli.metrics.classifier import (
+    FEATURE_DIM,
+    WEIGHTS_PATH,
+    load_classifier_file,
+    load_mnist_classifier,
+)
+from gancli.metrics.train_classifier import accuracy, held_out_split, random_shift, train
+
+
+def test_weights_file_is_small_and_records_its_held_out_accuracy():
+    assert WEIGHTS_PATH.stat().st_size < 1_000_000
+    state = load_classifier_file()
+    assert state["test_accuracy"] >= 0.95 and state["held_out_per_class"] == 100
+
+
+def test_held_out_accuracy_is_what_the_file_says():
+    images, labels = load_mnist5k()
+    _, test_idx = held_out_split(labels)
+    model = load_mnist_classifier()
+    acc = accuracy(model, images[test_idx], labels[test_idx])
+    assert acc >= 0.95
+    assert abs(acc - load_classifier_file()["test_accuracy"]) < 0.005
+
+
+def test_held_out_split_is_disjoint_balanced_and_seeded():
+    _, labels = load_mnist5k()
+    train_idx, test_idx = held_out_split(labels)
+    assert len(test_idx) == 1000 and len(train_idx) == 4000
+    assert not set(train_idx.tolist()) & set(test_idx.tolist())
+    assert torch.bincount(labels[test_idx]).tolist() == [100] * 10
+    assert torch.equal(held_out_split(labels)[1], test_idx)
+
+
+def test_api_takes_uint8_or_generator_output_at_any_size():
+    images, labels = load_mnist5k()
+    model = load_mnist_classifier()
+    batch = images[:64]
+    as_float = batch.float() / 127.5 - 1  # what a generator returns
+    as_rgb64 = torch.nn.functional.interpolate(as_float, size=64, mode="bilinear")
+    predicted = model.predict(batch)
+    assert predicted.shape == (64,) and predicted.dtype == torch.int64
+    assert torch.equal(model.predict(as_float), predicted)
+    assert (model.predict(as_rgb64.expand(-1, 3, -1, -1)) == predicted).float().mean() > 0.9
+    assert model.features(batch).shape == (64, FEATURE_DIM)
+    assert model(batch).shape == (64, 10)
+    assert not any(p.requires_grad for p in model.parameters())
+
+
+def test_loading_leaves_the_global_rng_alone():
+    before = torch.get_rng_state()
+    load_mnist_classifier()
+    assert torch.equal(torch.get_rng_state(), before)
+
+
+def test_training_code_learns_quickly():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as train_classifier's main() runs: these convs are tiny
+    try:
+        learns_quickly()
+    finally:
+        torch.set_num_threads(threads)
+
+
+def learns_quickly():
+    images, labels = load_mnist5k()
+    train_idx, test_idx = held_out_split(labels)
+    model = train(images[train_idx[:1000]], labels[train_idx[:1000]], epochs=3)
+    assert accuracy(model, images[test_idx[:300]], labels[test_idx[:300]]) > 0.8  # chance: 0.1
+
+
+def test_random_shift_moves_digits_by_at_most_two_pixels():
+    x = torch.full((16, 1, 8, 8), -1.0)
+    x[:, :, 4, 4] = 1.0
+    shifted = random_shift(x, torch.Generator().manual_seed(0))
+    rows, cols = torch.nonzero(shifted[:, 0] > 0, as_tuple=True)[1:]
+    assert len(rows) == 16
+    assert ((rows - 4).abs() <= 2).all() and ((cols - 4).abs() <= 2).all()
+    assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 1
