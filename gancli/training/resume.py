@@ -12,7 +12,11 @@ from gancli.errors import GanError
 MAY_CHANGE = {
     "resume", "device.name", "train.steps", "train.sample_every", "train.ckpt_every",
     "train.log_every", "train.num_samples", "train.num_workers", "train.metric",
-    "train.keep_last", "train.auto_resume", "train.nan_policy",
+    "train.keep_last", "train.auto_resume", "train.nan_policy", "device.threads",
+    # evaluation reads the generator and never moves the trajectory
+    "train.eval_every", "train.eval_metric", "train.eval_n", "train.eval_inception_weights",
+    # how fast, not what: a run may move to another machine (rounding differs, nothing else)
+    "train.precision", "train.channels_last", "train.compile", "train.cudnn_benchmark",
 }
 
 
