@@ -135,10 +135,11 @@ def test_checkpoint_carrying_code_is_refused_and_never_runs(tmp_path, tiny_run):
     state["payload"] = _CreatesFile(target)
     torch.save(state, tmp_path / "evil.pt")
     assert not target.exists()
-    out = run_gan("sample", f"ckpt={tmp_path / 'evil.pt'}", "out=x.png", cwd=tmp_path)
-    assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert "refusing to load" in out.stderr and "none of it was run" in out.stderr
-    assert not target.exists()
+    for command in (["sample", "out=x.png"], ["eval", "--fid"]):
+        out = run_gan(*command, f"ckpt={tmp_path / 'evil.pt'}", cwd=tmp_path)
+        assert out.returncode == 1 and "Traceback" not in out.stderr
+        assert "refusing to load" in out.stderr and "none of it was run" in out.stderr
+        assert not target.exists()
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage"])

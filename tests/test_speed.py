@@ -36,9 +36,9 @@ def test_mixed_precision_trains_every_loss_with_finite_values(tmp_path, precisio
 
 
 def _curve(tmp_path, name, *overrides):
-    cfg = compose_config(["dataset=mnist5k", "dataset.resolution=32", "model=dcgan",
-                          "model.width_g=16", "model.width_d=16", "device=cpu",
-                          "train.batch_size=32", "train.steps=200", "train.log_every=1",
+    cfg = compose_config(["dataset=mnist5k", "model=dcgan", "model.width_g=8",
+                          "model.width_d=8", "device=cpu", "train.batch_size=16",
+                          "train.steps=120", "train.log_every=1",
                           "train.sample_every=1000", "train.ckpt_every=1000", *overrides])
     train(cfg, tmp_path / name)
     records = _losses(tmp_path / name)
@@ -48,12 +48,12 @@ def _curve(tmp_path, name, *overrides):
 @pytest.mark.slow
 def test_channels_last_follows_the_fp32_eager_loss_curve(tmp_path):
     # Same seed, same data order, same noise: only the memory format differs, so the curves
-    # start equal up to float rounding. GAN dynamics amplify rounding over hundreds of steps,
-    # so the tolerance is stated on 50-step window means: within 0.1 in loss units.
+    # start equal up to float rounding. GAN dynamics amplify rounding over many steps, so
+    # the tolerance is stated on 40-step window means: within 0.1 in loss units.
     eager = _curve(tmp_path, "eager", "train.channels_last=off")
     fast = _curve(tmp_path, "fast", "train.channels_last=on")
     assert torch.allclose(eager[:5], fast[:5], atol=1e-3)
-    windows = lambda c: c.reshape(4, 50, 2).mean(dim=1)  # noqa: E731
+    windows = lambda c: c.reshape(3, 40, 2).mean(dim=1)  # noqa: E731
     assert torch.allclose(windows(eager), windows(fast), atol=0.1)
 
 

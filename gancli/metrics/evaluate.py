@@ -182,8 +182,8 @@ def run_eval(args: EvalArgs) -> dict:
     start = time.perf_counter()
     chosen = [m for m in METRICS if m in args.metrics] or ["fid"]
     device = resolve_device(args.device)
+    real_source, fake_source = _sources(args, device)  # first: a bad checkpoint fails fast
     extractor = build_extractor(args.extractor, device, args.inception_weights)
-    real_source, fake_source = _sources(args, device)
 
     with _Progress() as progress:
         def real_features():
