@@ -17,6 +17,7 @@ from omegaconf.errors import OmegaConfBaseException
 from gancli.errors import ConfigError
 from gancli.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, Registry
 from gancli.training.ema import EMAConfig
+from gancli.training.speed import Precision, Toggle
 
 
 class DeviceName(Enum):
@@ -56,6 +57,12 @@ class TrainConfig:
     nan_policy: NanPolicy = NanPolicy.stop
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
     ema: EMAConfig = field(default_factory=EMAConfig)  # moving average of G, sampled and saved
+    # speed (gancli/training/speed.py): each on by default where it is safe
+    precision: Precision = Precision.auto  # auto: bf16 on CUDA, fp32 on the CPU
+    channels_last: Toggle = Toggle.auto  # NHWC memory format for image models (auto: CUDA)
+    compile: bool = False  # torch.compile G and D (slow start; pays on long GPU runs)
+    cudnn_benchmark: bool = True  # let cuDNN pick the fastest convolution algorithms
+    reuse_fake: bool = True  # G's update reuses the batch D was just shown (one G pass less)
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
@@ -11,30 +12,50 @@ from gancli.models import build_model
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import train
 from gancli.training.optimizers import build_optimizer
-from gancli.training.step import discriminator_step, generator_step
+from gancli.training.step import StepOptions, TrainStep
 from tests.helpers import TINY, compose_config, run_gan
 
 
-def test_one_step_changes_both_networks():
+def _one_iteration_setup(**options):
     cfg = compose_config(TINY)
     data = build_dataset(cfg.dataset)
     gan = build_model(cfg.model, data.info)
     loss = build_loss(cfg.loss)
     opt_g = build_optimizer(cfg.optimizer, gan.G.parameters(), "g")
     opt_d = build_optimizer(cfg.optimizer, gan.D.parameters(), "d")
+    step = TrainStep(gan, loss, opt_g, opt_d, StepOptions(batch_size=16, **options),
+                     torch.device("cpu"))
+    return gan, step, data.batches(data.sampler(16, 0), torch.device("cpu"))
+
+
+def test_one_step_changes_both_networks():
+    gan, step, batches = _one_iteration_setup()
     g0 = [p.detach().clone() for p in gan.G.parameters()]
     d0 = [p.detach().clone() for p in gan.D.parameters()]
-    real, y = next(data.batches(data.sampler(16, 0), torch.device("cpu")))
-
-    discriminator_step(gan, loss, opt_d, real, y)
-    assert all(torch.equal(a, b) for a, b in zip(g0, gan.G.parameters(), strict=True))
-    d1 = [p.detach().clone() for p in gan.D.parameters()]
-    assert any(not torch.equal(a, b) for a, b in zip(d0, d1, strict=True))
-
-    generator_step(gan, loss, opt_g, 16, torch.device("cpu"))
+    stats = {}
+    step(batches, 1, stats)
     assert all(not torch.equal(a, b) for a, b in zip(g0, gan.G.parameters(), strict=True))
-    # the generator update leaves D's weights alone
-    assert all(torch.equal(a, b) for a, b in zip(d1, gan.D.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, gan.D.parameters(), strict=True))
+    assert {"d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g"} <= set(stats)
+
+
+def test_generator_update_computes_no_discriminator_weight_gradients():
+    gan, step, batches = _one_iteration_setup(freeze_d=True)
+    grads = []
+    hook = gan.D.net[0].weight.register_hook(lambda g: grads.append(g))
+    step(batches, 1)
+    hook.remove()
+    assert len(grads) == 1  # D's own update only
+    assert all(p.requires_grad for p in gan.D.parameters())  # unfrozen afterwards
+
+
+@pytest.mark.parametrize("reuse,passes", [(True, 1), (False, 2)])
+def test_reuse_fake_runs_the_generator_once_per_iteration(reuse, passes):
+    gan, step, batches = _one_iteration_setup(reuse_fake=reuse)
+    calls = []
+    gan.G.register_forward_hook(lambda *args: calls.append(1))
+    step(batches, 1)
+    assert len(calls) == passes
 
 
 def test_training_is_reproducible_from_the_seed(tmp_path):

@@ -157,6 +157,15 @@ def any_rank(ctx: Context, flag: bool) -> bool:
     return bool(value.item())
 
 
+def max_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise maximum over ranks (the tensor itself in one process)."""
+    if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
+        return values
+    values = values.clone()
+    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    return values
+
+
 def finite_on_all_ranks(loss: torch.Tensor) -> bool:
     """Whether `loss` is finite on every rank, so that all ranks apply or skip an update alike."""
     finite = torch.isfinite(loss.detach()).all()

@@ -29,7 +29,8 @@ from gancli.training.optimizers import build_optimizer
 from gancli.training.resume import check_compatible, checkpoint_to_resume
 from gancli.training.schedules import build_schedule
 from gancli.training.signals import GracefulStop, StopRequested
-from gancli.training.step import NonFiniteLoss, discriminator_step, generator_step
+from gancli.training.speed import autocast_dtype, compile_networks, enabled, use_channels_last
+from gancli.training.step import NonFiniteLoss, StepOptions, TrainStep
 
 REAL_POINTS_IN_PLOTS = 2000
 
@@ -68,6 +69,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     seed_everything(distributed.rank_seed(cfg.seed, dist.rank))
     if cfg.device.threads:
         torch.set_num_threads(cfg.device.threads)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = t.cudnn_benchmark
 
     # Load data
     data = build_dataset(cfg.dataset)
@@ -77,6 +80,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
 
     # Construct networks, loss and optimizers
     gan = build_model(cfg.model, data.info).to(device)
+    channels_last = enabled(t.channels_last, device) and data.info.kind == "image"
+    if channels_last:
+        use_channels_last(gan)
     if (t.batch_size // dist.world_size) % gan.pack:  # D packs each rank's own batch
         raise ConfigError(f"train.batch_size={t.batch_size} over {dist.world_size} rank(s) "
                           f"must give batches that are a multiple of model.pack={gan.pack}")
@@ -86,7 +92,6 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     sched_g = build_schedule(cfg.optimizer.schedule, opt_g, t.steps)
     sched_d = build_schedule(cfg.optimizer.schedule, opt_d, t.steps)
     ema = build_ema(gan.G, t.ema, t.batch_size)  # None when train.ema is off
-    clip = cfg.optimizer.max_grad_norm
     fixed = torch.Generator(device).manual_seed(cfg.seed)
     fixed_z = gan.sample_latent(t.num_samples, device, generator=fixed)
     fixed_y = gan.sample_labels(t.num_samples, device, generator=fixed)
@@ -101,6 +106,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             "sched_g": sched_g.state_dict(), "sched_d": sched_d.state_dict(),
             "sampler": sampler.state_dict(), "rng": rng_state(), "fixed_z": fixed_z.cpu(),
             "skipped": skipped, "noise_rng": trainee.noise.get_state(),
+            "train_step": train_step.state_dict(),
         }
 
     # Resume: everything that decides the rest of the trajectory comes from the checkpoint
@@ -131,7 +137,19 @@ def train(cfg: Config, run_dir: str | Path) -> float:
 
     # Distribute: the steps train `trainee` (G and D behind DDP, this rank's slice of the
     # global noise); `gan` holds the same unwrapped modules for checkpoints and samples
+    if t.compile:
+        compile_networks(gan)
     trainee = distributed.for_training(gan, dist, cfg.seed, t.sync_batchnorm, noise_state)
+    train_step = TrainStep(trainee, loss, opt_g, opt_d, StepOptions(
+        n_critic=t.n_critic, batch_size=t.batch_size // dist.world_size,
+        max_grad_norm=cfg.optimizer.max_grad_norm, skip_nonfinite=skip_nonfinite,
+        amp_dtype=autocast_dtype(t.precision, device), reuse_fake=t.reuse_fake,
+        # DDP expects D's gradients in every backward; on the CPU, convolutions that need only
+        # input gradients take a slow path (measured 15x slower), so it pays on CUDA alone
+        freeze_d=device.type == "cuda" and not dist.distributed,
+        channels_last=channels_last), device)
+    if resume_from is not None and state.get("train_step"):
+        train_step.load_state_dict(state["train_step"])
 
     def save(step: int, periodic: bool) -> Path:
         if not (weights_finite(gan.G) and weights_finite(gan.D)):
@@ -163,19 +181,14 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         for step in range(start + 1, t.steps + 1):
             stats = {} if step % t.log_every == 0 or step == t.steps else None
             try:
-                for i in range(t.n_critic):
-                    real, y = next(batches)
-                    last = i == t.n_critic - 1
-                    skipped += not discriminator_step(trainee, loss, opt_d, real, y,
-                                                      stats if last else None, skip_nonfinite,
-                                                      (step - 1) * t.n_critic + i, clip)
-                skipped += not generator_step(trainee, loss, opt_g,
-                                              t.batch_size // dist.world_size, device, stats,
-                                              skip_nonfinite, clip)
+                skipped += train_step(batches, step, stats)
+                if stats is not None or step % t.sample_every == 0 or step % t.ckpt_every == 0:
+                    train_step.check_finite()  # before anything is logged or saved
             except NonFiniteLoss as err:
-                raise GanError(f"non-finite {err.net} loss ({err.value}) at step {step}; "
-                               f"stopped. The last good checkpoint is {ckpt_dir / 'last.pt'}. "
-                               f"Lower the learning rate, or set train.nan_policy=skip") from None
+                raise GanError(f"non-finite {err.net} loss ({err.value}) at step "
+                               f"{err.step or step}; stopped. The last good checkpoint is "
+                               f"{ckpt_dir / 'last.pt'}. Lower the learning rate, or set "
+                               f"train.nan_policy=skip") from None
             if stats is not None:
                 stats.update(lr_g=sched_g.get_last_lr()[0], lr_d=sched_d.get_last_lr()[0])
             sched_g.step()

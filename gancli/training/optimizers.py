@@ -49,10 +49,17 @@ class OptimizerConfig:
         return tuple(self.betas if override is None else override)
 
 
+def _fused(params: list) -> bool:
+    """Fused kernels (one launch for all parameters) where PyTorch has them: CUDA tensors.
+    Elsewhere PyTorch's default (foreach on CUDA, a loop on the CPU) applies."""
+    return bool(params) and all(p.is_cuda for p in params)
+
+
 @OPTIMIZERS.register("adam", OptimizerConfig)
 def build_adam(cfg: OptimizerConfig, params, net: str) -> torch.optim.Optimizer:
+    params = list(params)
     return torch.optim.Adam(params, lr=cfg.lr_for(net), betas=cfg.betas_for(net),
-                            weight_decay=cfg.weight_decay)
+                            weight_decay=cfg.weight_decay, fused=_fused(params) or None)
 
 
 @OPTIMIZERS.register("rmsprop", OptimizerConfig)
@@ -63,8 +70,9 @@ def build_rmsprop(cfg: OptimizerConfig, params, net: str) -> torch.optim.Optimiz
 
 @OPTIMIZERS.register("sgd", OptimizerConfig)
 def build_sgd(cfg: OptimizerConfig, params, net: str) -> torch.optim.Optimizer:
+    params = list(params)
     return torch.optim.SGD(params, lr=cfg.lr_for(net), momentum=cfg.momentum,
-                           weight_decay=cfg.weight_decay)
+                           weight_decay=cfg.weight_decay, fused=_fused(params) or None)
 
 
 def build_optimizer(cfg: OptimizerConfig, params, net: str) -> torch.optim.Optimizer:

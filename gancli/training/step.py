@@ -1,17 +1,20 @@
-"""One discriminator update and one generator update."""
+"""One training iteration: `n_critic` discriminator updates, then one generator update."""
 
 from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
 
 import torch
 
 from gancli.losses.base import GanLoss
 from gancli.models.base import GAN
-from gancli.training.distributed import finite_on_all_ranks
+from gancli.training.distributed import finite_on_all_ranks, max_over_ranks
 
 
 class NonFiniteLoss(Exception):
-    def __init__(self, net: str, value: float):
-        self.net, self.value = net, value
+    def __init__(self, net: str, value: float | str, step: int | None = None):
+        self.net, self.value, self.step = net, value, step
         super().__init__(f"{net} loss is {value}")
 
 
@@ -25,55 +28,128 @@ def clip_gradients(module: torch.nn.Module, max_norm: float | None) -> None:
         torch.nn.utils.clip_grad_norm_(module.parameters(), max_norm)
 
 
-def _apply(loss: torch.Tensor, opt: torch.optim.Optimizer, net: str, skip_nonfinite: bool) -> bool:
-    """Step `opt` unless the loss is NaN/Inf: then skip the update, or raise NonFiniteLoss."""
-    if finite_on_all_ranks(loss):  # under torchrun every rank decides alike
-        opt.step()
+@dataclass
+class StepOptions:
+    n_critic: int = 1
+    batch_size: int = 64  # this rank's share of the global batch
+    max_grad_norm: float | None = None
+    skip_nonfinite: bool = False  # train.nan_policy=skip
+    amp_dtype: torch.dtype | None = None  # autocast dtype; None runs in fp32
+    reuse_fake: bool = True  # G's update reuses the last D update's generated batch
+    freeze_d: bool = False  # no weight gradients for D during G's update (CUDA, no DDP)
+    channels_last: bool = False
+
+
+class TrainStep:
+    """Runs iterations and holds what must persist between them: the fp16 GradScalers and the
+    first step a loss went non-finite (checked lazily, so the GPU never waits on the CPU)."""
+
+    def __init__(self, gan: GAN, loss: GanLoss, opt_g: torch.optim.Optimizer,
+                 opt_d: torch.optim.Optimizer, options: StepOptions, device: torch.device):
+        self.gan, self.loss, self.opt_g, self.opt_d = gan, loss, opt_g, opt_d
+        self.o, self.device = options, device
+        fp16 = options.amp_dtype is torch.float16
+        self.scaler_d = torch.amp.GradScaler(device.type, enabled=fp16)
+        self.scaler_g = torch.amp.GradScaler(device.type, enabled=fp16)
+        self._bad = torch.zeros(2, dtype=torch.long, device=device)  # first bad step of D, G
+
+    def _autocast(self):
+        if self.o.amp_dtype is None:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=self.o.amp_dtype)
+
+    def _fp32(self):
+        """Gradient penalties run in fp32: their input gradients underflow in half precision."""
+        return torch.autocast(self.device.type, enabled=False)
+
+    def __call__(self, batches, step: int, stats: dict | None = None) -> int:
+        """One iteration; returns how many updates nan_policy=skip dropped."""
+        skipped, fake = 0, None
+        for i in range(self.o.n_critic):
+            real, y = next(batches)
+            if self.o.channels_last and real.dim() == 4:
+                real = real.contiguous(memory_format=torch.channels_last)
+            keep = self.o.reuse_fake and i == self.o.n_critic - 1
+            last = i == self.o.n_critic - 1
+            d_index = (step - 1) * self.o.n_critic + i  # counts D updates: lazy regularisation
+            applied, fake = self._d_update(real, y, step, d_index, stats if last else None, keep)
+            skipped += not applied
+        skipped += not self._g_update(step, stats, fake)
+        return skipped
+
+    def _d_update(self, real, y, step, d_index, stats, keep_fake):
+        gan, n = self.gan, real.shape[0]
+        with torch.set_grad_enabled(keep_fake), self._autocast():
+            y_fake = gan.sample_labels(n, self.device)
+            fake = gan.generate(gan.sample_latent(n, self.device), y_fake)
+        with self._autocast():
+            d_real = gan.discriminate(real, y)
+            d_fake = gan.discriminate(fake.detach(), y_fake)
+            d_loss = self.loss.d_loss(d_real.float(), d_fake.float())
+        with self._fp32():
+            penalty = self.loss.d_penalty(gan, real.float(), fake.detach().float(), y, d_index)
+        total = d_loss if penalty is None else d_loss + penalty
+        applied = self._update(total, self.opt_d, self.scaler_d, gan.D, 0, step, stats, "d")
+        if stats is not None:
+            stats.update(d_loss=d_loss.item(), d_real=d_real.float().mean().item(),
+                         d_fake=d_fake.float().mean().item())
+            if penalty is not None:
+                stats["d_penalty"] = penalty.item()
+        if applied:
+            self.loss.after_d_step(gan)
+        return applied, ((fake, y_fake) if keep_fake else None)
+
+    def _g_update(self, step, stats, fake_and_labels) -> bool:
+        gan, n = self.gan, self.o.batch_size
+        if self.o.freeze_d:
+            gan.D.requires_grad_(False)
+        try:
+            with self._autocast():
+                if fake_and_labels is None:
+                    y_fake = gan.sample_labels(n, self.device)
+                    fake = gan.generate(gan.sample_latent(n, self.device), y_fake)
+                else:
+                    fake, y_fake = fake_and_labels
+                g_loss = self.loss.g_loss(gan.discriminate(fake, y_fake).float())
+        finally:
+            if self.o.freeze_d:
+                gan.D.requires_grad_(True)
+        applied = self._update(g_loss, self.opt_g, self.scaler_g, gan.G, 1, step, stats, "g")
+        if stats is not None:
+            stats["g_loss"] = g_loss.item()
+        return applied
+
+    def _update(self, loss, opt, scaler, module, which: int, step: int, stats, name) -> bool:
+        opt.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.unscale_(opt)  # no-op without fp16; clipping and norms see true gradients
+        if stats is not None:
+            stats[f"grad_norm_{name}"] = grad_norm(module)
+        clip_gradients(module, self.o.max_grad_norm)
+        if self.o.skip_nonfinite:  # needs the answer now: one host sync per update
+            if not finite_on_all_ranks(loss):
+                opt.zero_grad(set_to_none=True)
+                return False
+        else:  # remember the first bad step on the device; check_finite() reports it
+            bad = ~torch.isfinite(loss.detach())
+            first = self._bad[which]
+            self._bad[which] = torch.where(bad & (first == 0), step, first)
+        scaler.step(opt)
+        scaler.update()
         return True
-    if not skip_nonfinite:
-        raise NonFiniteLoss(net, loss.item())
-    opt.zero_grad(set_to_none=True)
-    return False
 
+    def check_finite(self) -> None:
+        """Raise NonFiniteLoss naming the network and step of the first NaN/Inf loss. Called
+        before anything is logged or saved: a host sync, so not every step."""
+        d_step, g_step = max_over_ranks(self._bad).tolist()  # 0: none
+        if d_step or g_step:
+            d_first = d_step and (not g_step or d_step <= g_step)
+            raise NonFiniteLoss("discriminator" if d_first else "generator", "NaN/Inf",
+                                d_step if d_first else g_step)
 
-def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
-                       real: torch.Tensor, y: torch.Tensor | None,
-                       stats: dict | None = None, skip_nonfinite: bool = False,
-                       step: int = 0, max_grad_norm: float | None = None) -> bool:
-    """Update D on one real batch and as many generated samples. Fills `stats` when given
-    (gradient norms before clipping); returns whether the update was applied. `step` counts
-    D updates, for lazy regularisation."""
-    n, device = real.shape[0], real.device
-    with torch.no_grad():
-        y_fake = gan.sample_labels(n, device)
-        fake = gan.generate(gan.sample_latent(n, device), y_fake)
-    d_real, d_fake = gan.discriminate(real, y), gan.discriminate(fake, y_fake)
-    d_loss = loss.d_loss(d_real, d_fake)
-    penalty = loss.d_penalty(gan, real, fake, y, step)
-    total = d_loss if penalty is None else d_loss + penalty
-    opt.zero_grad(set_to_none=True)
-    total.backward()
-    if stats is not None:
-        stats.update(d_loss=d_loss.item(), d_real=d_real.mean().item(),
-                     d_fake=d_fake.mean().item(), grad_norm_d=grad_norm(gan.D))
-        if penalty is not None:
-            stats["d_penalty"] = penalty.item()
-    clip_gradients(gan.D, max_grad_norm)
-    applied = _apply(total, opt, "discriminator", skip_nonfinite)
-    if applied:
-        loss.after_d_step(gan)
-    return applied
+    def state_dict(self) -> dict:
+        return {"scaler_d": self.scaler_d.state_dict(), "scaler_g": self.scaler_g.state_dict()}
 
-
-def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
-                   device: torch.device, stats: dict | None = None,
-                   skip_nonfinite: bool = False, max_grad_norm: float | None = None) -> bool:
-    y_fake = gan.sample_labels(n, device)
-    fake = gan.generate(gan.sample_latent(n, device), y_fake)
-    g_loss = loss.g_loss(gan.discriminate(fake, y_fake))
-    opt.zero_grad(set_to_none=True)
-    g_loss.backward()
-    if stats is not None:
-        stats.update(g_loss=g_loss.item(), grad_norm_g=grad_norm(gan.G))
-    clip_gradients(gan.G, max_grad_norm)
-    return _apply(g_loss, opt, "generator", skip_nonfinite)
+    def load_state_dict(self, state: dict) -> None:
+        self.scaler_d.load_state_dict(state["scaler_d"])
+        self.scaler_g.load_state_dict(state["scaler_g"])

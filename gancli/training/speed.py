@@ -1,0 +1,55 @@
+"""Speed settings (`train.precision`, `train.channels_last`, `train.compile`, ...): each is
+on by default only where it is safe, and each can be switched off.
+
+Small GAN networks are bound by launch overhead and memory traffic rather than arithmetic, so
+what pays is fewer passes (reusing the generated batch, no weight gradients for D during G's
+update), fewer bytes (bf16, channels_last) and fewer launches (fused optimizers, compile).
+"""
+
+from __future__ import annotations
+
+from enum import Enum
+
+import torch
+
+from gancli.models.base import GAN
+
+
+class Precision(Enum):
+    auto = "auto"  # bf16 on a CUDA GPU that supports it, fp32 otherwise
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"  # with a GradScaler per network
+
+
+class Toggle(Enum):
+    auto = "auto"  # on for CUDA, off on the CPU
+    on = "on"
+    off = "off"
+
+
+def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
+    """The dtype forward passes run in under autocast; None for plain fp32."""
+    if precision is Precision.auto:
+        cuda_bf16 = device.type == "cuda" and torch.cuda.is_bf16_supported()
+        return torch.bfloat16 if cuda_bf16 else None
+    return {Precision.fp32: None, Precision.bf16: torch.bfloat16,
+            Precision.fp16: torch.float16}[precision]
+
+
+def enabled(toggle: Toggle, device: torch.device) -> bool:
+    return toggle is Toggle.on or (toggle is Toggle.auto and device.type == "cuda")
+
+
+def use_channels_last(gan: GAN) -> None:
+    """NHWC weights for image models: convolutions on tensor cores read it without transposes.
+    State-dict keys and values are unchanged, so checkpoints do not depend on it."""
+    if gan.info.kind == "image":
+        gan.G.to(memory_format=torch.channels_last)
+        gan.D.to(memory_format=torch.channels_last)
+
+
+def compile_networks(gan: GAN) -> None:
+    """torch.compile G's and D's forward in place (nn.Module.compile keeps state-dict keys)."""
+    gan.G.compile()
+    gan.D.compile()
