@@ -14,7 +14,7 @@ from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.base import GAN
 from gancli.models.init import Init
-from gancli.models.options import ModelOptions, assemble
+from gancli.models.options import ModelOptions, assemble, square_images
 from gancli.registry import MODELS
 
 BASE_SIZE = {28: 7, 32: 4, 64: 4}  # resolution -> spatial size of G's first feature map
@@ -79,11 +79,7 @@ class DCGANDiscriminator(nn.Module):
 
 @MODELS.register("dcgan", DCGANConfig)
 def build_dcgan(cfg: DCGANConfig, info: DataInfo) -> GAN:
-    if info.kind != "image":
-        raise ConfigError(f"model dcgan needs image data; dataset {info.name} is {info.kind}")
-    channels, height, width = info.shape
-    if height != width:
-        raise ConfigError(f"model dcgan needs square images, got {height}x{width}")
+    channels, height = square_images("dcgan", info)
     G = DCGANGenerator(cfg.z_dim, cfg.width_g, channels, height)
     return assemble(cfg, info, G,
                     lambda d_info: DCGANDiscriminator(cfg.width_d, d_info.shape[0], height),

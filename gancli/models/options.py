@@ -38,6 +38,16 @@ class ModelOptions:
             raise ConfigError(f"model.pack must be >= 1, got {self.pack}")
 
 
+def square_images(model: str, info: DataInfo) -> tuple[int, int]:
+    """(channels, size) of the square images a convolutional model needs, or a clear error."""
+    if info.kind != "image":
+        raise ConfigError(f"model {model} needs image data; dataset {info.name} is {info.kind}")
+    channels, height, width = info.shape
+    if height != width:
+        raise ConfigError(f"model {model} needs square images, got {height}x{width}")
+    return channels, height
+
+
 def packed_info(info: DataInfo, pack: int) -> DataInfo:
     """The input D sees when `pack` samples are concatenated along the first data axis
     (channels for images, coordinates for points), as PacGAN does."""

@@ -23,7 +23,7 @@ from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.base import GAN
 from gancli.models.init import Init
-from gancli.models.options import ModelOptions, assemble
+from gancli.models.options import ModelOptions, assemble, square_images
 from gancli.registry import MODELS
 
 BASE_SIZE = {32: 4, 48: 6, 64: 4}  # resolution -> spatial size of G's first feature map
@@ -153,11 +153,7 @@ class ResNetDiscriminator(nn.Module):
 
 @MODELS.register("resnet", ResNetConfig)
 def build_resnet(cfg: ResNetConfig, info: DataInfo) -> GAN:
-    if info.kind != "image":
-        raise ConfigError(f"model resnet needs image data; dataset {info.name} is {info.kind}")
-    channels, height, width = info.shape
-    if height != width:
-        raise ConfigError(f"model resnet needs square images, got {height}x{width}")
+    channels, height = square_images("resnet", info)
     _check_resolution(height)
     G = ResNetGenerator(cfg.z_dim, cfg.width_g, channels, height)
     return assemble(cfg, info, G,
