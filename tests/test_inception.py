@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+from PIL import Image
 
 from gancli.cli import main
 from gancli.errors import GanError
@@ -46,8 +47,11 @@ def test_missing_weights_offline_say_where_to_put_the_file(offline):
 
 
 def test_gan_eval_offline_without_weights_is_one_line_on_stderr(offline, tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    Image.new("RGB", (32, 32)).save(images / "0.png")
     with pytest.raises(SystemExit) as exit_:
-        main(["eval", "--fid", f"real={tmp_path}", f"fake={tmp_path}",
+        main(["eval", "--fid", f"real={images}", f"fake={images}",
               f"cache_dir={tmp_path / 'cache'}"])
     assert exit_.value.code == 1
     err = capsys.readouterr().err
