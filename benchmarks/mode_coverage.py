@@ -7,11 +7,12 @@ against uniform, next to the numbers of PacGAN's Table 1.
 
     python benchmarks/mode_coverage.py                       # our recipes, 5 seeds each
     python benchmarks/mode_coverage.py --datasets grid25 --seeds 2
-    python benchmarks/mode_coverage.py --datasets grid25 \\
-        --method "GAN, mlp" "model=mlp loss=gan train.steps=2000"
+    python benchmarks/mode_coverage.py --datasets grid25 --no-ours \\
+        --method "no EMA" "+experiment={dataset} train.ema.half_life=null"
 
-A method is a name and Hydra overrides for `gan train`; `+experiment=<dataset>` is the default
-method. Runs go to a temporary folder unless --keep DIR is given.
+A method is a name and Hydra overrides for `gan train` ({dataset} stands for the dataset's
+name); `+experiment=<dataset>` is the default method. Runs go to a temporary folder unless
+--keep DIR is given.
 """
 
 from __future__ import annotations
@@ -70,11 +71,11 @@ def run_once(cfg: Config, run_dir: Path, samples: int) -> Run:
     return Run(cov.modes, 100 * cov.high_quality, cov.reverse_kl, seconds, cpu_seconds)
 
 
-def mean_std(values: list[float]) -> str:
+def mean_std(values: list[float], digits: int = 2) -> str:
     if any(math.isnan(v) for v in values):
         return "nan"
     std = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.2f} ± {std:.2f}"
+    return f"{statistics.mean(values):.{digits}f} ± {std:.{digits}f}"
 
 
 def table(rows: list[tuple[str, str, list[Run]]]) -> str:
@@ -84,7 +85,7 @@ def table(rows: list[tuple[str, str, list[Run]]]) -> str:
         lines.append(
             f"| {dataset} | {name} | {mean_std([r.modes for r in runs])} "
             f"| {mean_std([r.high_quality for r in runs])} "
-            f"| {mean_std([r.reverse_kl for r in runs])} "
+            f"| {mean_std([r.reverse_kl for r in runs], 3)} "
             f"| {statistics.mean(r.seconds for r in runs):.0f} "
             f"| {statistics.mean(r.cpu_seconds for r in runs):.0f} |"
         )
@@ -116,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, overrides in methods:
                 runs = []
                 for seed in range(args.seeds):
-                    cfg = compose_run(dataset, overrides.split() + args.extra.split(), seed)
+                    method = overrides.replace("{dataset}", dataset).split()
+                    cfg = compose_run(dataset, method + args.extra.split(), seed)
                     run_dir = root / dataset / name.replace(" ", "_") / f"seed{seed}"
                     run = run_once(cfg, run_dir, args.samples)
                     runs.append(run)
