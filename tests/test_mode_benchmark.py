@@ -22,7 +22,9 @@ def test_benchmark_prints_mean_and_std_next_to_pacgan(tmp_path):
     assert [r.split("|")[2].strip() for r in rows] == [
         "ours", "PacGAN2 (PacGAN Table 1)", "plain gan"]
     ours = [cell.strip() for cell in rows[0].split("|")]
-    assert "±" in ours[3] and "±" in ours[4] and "±" in ours[5]  # modes, quality, reverse KL
+    assert "±" in ours[3] and "±" in ours[4]  # modes, high-quality %
+    # reverse KL: mean ± std, or nan when 30 steps put no sample inside any mode (KL undefined)
+    assert "±" in ours[5] or (ours[5] == "nan" and ours[4].startswith("0.0"))
     assert "| 7.9 | 95.6 |" in rows[1]
     for seed in (0, 1):
         assert (tmp_path / "ring8" / "ours" / f"seed{seed}" / "checkpoints" / "last.pt").is_file()
