@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 
 from gancli.losses.base import GanLoss
-from gancli.models.base import GAN
+from gancli.models.base import GAN, Judged
 from gancli.training.distributed import finite_on_all_ranks
 
 
@@ -46,16 +46,19 @@ def discriminator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer,
     n, device = real.shape[0], real.device
     with torch.no_grad():
         y_fake = gan.sample_labels(n, device)
-        fake = gan.generate(gan.sample_latent(n, device), y_fake)
+        z = gan.sample_latent(n, device)
+        fake = gan.generate(z, y_fake)
     d_real, d_fake = gan.discriminate(real, y), gan.discriminate(fake, y_fake)
     d_loss = loss.d_loss(d_real, d_fake)
+    extra = gan.d_extra_loss(Judged(real, y, d_real), Judged(fake, y_fake, d_fake, z))
     penalty = loss.d_penalty(gan, real, fake, y, step)
-    total = d_loss if penalty is None else d_loss + penalty
+    total = sum(extra.values(), d_loss if penalty is None else d_loss + penalty)
     opt.zero_grad(set_to_none=True)
     total.backward()
     if stats is not None:
         stats.update(d_loss=d_loss.item(), d_real=d_real.mean().item(),
                      d_fake=d_fake.mean().item(), grad_norm_d=grad_norm(gan.D))
+        stats.update({name: term.item() for name, term in extra.items()})
         if penalty is not None:
             stats["d_penalty"] = penalty.item()
     clip_gradients(gan.D, max_grad_norm)
@@ -69,11 +72,16 @@ def generator_step(gan: GAN, loss: GanLoss, opt: torch.optim.Optimizer, n: int,
                    device: torch.device, stats: dict | None = None,
                    skip_nonfinite: bool = False, max_grad_norm: float | None = None) -> bool:
     y_fake = gan.sample_labels(n, device)
-    fake = gan.generate(gan.sample_latent(n, device), y_fake)
-    g_loss = loss.g_loss(gan.discriminate(fake, y_fake))
+    z = gan.sample_latent(n, device)
+    fake = gan.generate(z, y_fake)
+    d_fake = gan.discriminate(fake, y_fake)
+    g_loss = loss.g_loss(d_fake)
+    extra = gan.g_extra_loss(Judged(fake, y_fake, d_fake, z))
+    total = sum(extra.values(), gan.g_adversarial_weight * g_loss)
     opt.zero_grad(set_to_none=True)
-    g_loss.backward()
+    total.backward()
     if stats is not None:
         stats.update(g_loss=g_loss.item(), grad_norm_g=grad_norm(gan.G))
+        stats.update({name: term.item() for name, term in extra.items()})
     clip_gradients(gan.G, max_grad_norm)
-    return _apply(g_loss, opt, "generator", skip_nonfinite)
+    return _apply(total, opt, "generator", skip_nonfinite)
