@@ -32,9 +32,12 @@ class SampleArgs:
     batch_size: int = 256
     device: str = "auto"
     ema: bool = True  # use the EMA generator when the checkpoint has one
+    label: int | None = None  # conditional models: samples of this class only
+    traverse: str | None = None  # InfoGAN: a grid varying this code (c1, c2, ...) along rows
+    steps: int = 10  # columns of a traverse= grid for a continuous code
 
     def __post_init__(self):
-        for key in ("n", "rows", "batch_size"):
+        for key in ("n", "rows", "batch_size", "steps"):
             if getattr(self, key) <= 0:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
         if self.interpolate < 0 or self.interpolate == 1:
@@ -65,24 +68,41 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
+def check_label(gan: GAN, label: int | None) -> None:
+    if label is None:
+        return
+    if not gan.conditional:
+        raise ConfigError(f"label={label} needs a class-conditional model (cgan, acgan); this "
+                          f"checkpoint's generator takes no labels")
+    if not 0 <= label < gan.info.num_classes:
+        raise ConfigError(f"label must be in 0..{gan.info.num_classes - 1}, got {label}")
+
+
+def _with_label(y: torch.Tensor | None, label: int | None) -> torch.Tensor | None:
+    # the labels are still drawn, so label=k keeps the noise of the run without it
+    return y if label is None or y is None else torch.full_like(y, label)
+
+
 @torch.no_grad()
 def generate_batches(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int,
-                     G: torch.nn.Module | None = None
+                     G: torch.nn.Module | None = None, label: int | None = None
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """n samples in batches, left on `device`, with their labels (None for unconditional
-    models): memory stays one batch however large n is. `G` replaces gan.G (an EMA copy)."""
+    models): memory stays one batch however large n is. `G` replaces gan.G (an EMA copy);
+    `label` fixes the class of a conditional model's samples."""
     gen = torch.Generator(device).manual_seed(seed)
     for start in range(0, n, batch_size):
         m = min(batch_size, n - start)
         z = gan.sample_latent(m, device, generator=gen)
-        y = gan.sample_labels(m, device, generator=gen)
+        y = _with_label(gan.sample_labels(m, device, generator=gen), label)
         yield gan.generate(z, y, G=G).float(), y
 
 
-def generate(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int):
+def generate(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int,
+             label: int | None = None):
     """n samples (on the CPU) and their labels (None for unconditional models)."""
     samples, labels = [], []
-    for x, y in generate_batches(gan, n, device, seed, batch_size):
+    for x, y in generate_batches(gan, n, device, seed, batch_size, label=label):
         samples.append(x.cpu())
         if y is not None:
             labels.append(y.cpu())
@@ -90,15 +110,36 @@ def generate(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int)
 
 
 @torch.no_grad()
-def interpolation_grid(gan: GAN, rows: int, steps: int, device, seed: int) -> torch.Tensor:
+def interpolation_grid(gan: GAN, rows: int, steps: int, device, seed: int,
+                       label: int | None = None) -> torch.Tensor:
     gen = torch.Generator(device).manual_seed(seed)
     a = gan.sample_latent(rows, device, generator=gen)
     b = gan.sample_latent(rows, device, generator=gen)
-    y = gan.sample_labels(rows, device, generator=gen)
+    y = _with_label(gan.sample_labels(rows, device, generator=gen), label)
     z = slerp(a, b, torch.linspace(0, 1, steps, device=device))  # (steps, rows, z)
     z = z.transpose(0, 1).reshape(rows * steps, -1)
     y = y.repeat_interleave(steps) if y is not None else None
     return gan.generate(z, y).float().cpu()
+
+
+@torch.no_grad()
+def class_grid(gan: GAN, per_class: int, device, seed: int) -> torch.Tensor:
+    """A conditional model's samples, class 0 in the first row, class 1 in the next, ..."""
+    gen = torch.Generator(device).manual_seed(seed)
+    k = gan.info.num_classes
+    z = gan.sample_latent(k * per_class, device, generator=gen)
+    y = torch.arange(k, device=device).repeat_interleave(per_class)
+    return gan.generate(z, y).float().cpu()
+
+
+@torch.no_grad()
+def traversal_grid(gan: GAN, code: str, rows: int, steps: int, device,
+                   seed: int) -> tuple[torch.Tensor, int]:
+    """(samples, columns): each row holds one latent and varies `code` along the columns."""
+    gen = torch.Generator(device).manual_seed(seed)
+    z = gan.traversal(code, rows, steps, device, generator=gen)
+    y = gan.sample_labels(len(z), device, generator=gen)
+    return gan.generate(z, y).float().cpu(), len(z) // rows
 
 
 def write_png_folder(samples: torch.Tensor, folder: Path, start: int = 0) -> None:
@@ -114,21 +155,35 @@ def write_png_folder(samples: torch.Tensor, folder: Path, start: int = 0) -> Non
 def run_sample(args: SampleArgs) -> Path:
     device = resolve_device(args.device)
     gan, _ = load_gan(args.ckpt, device, args.ema)
+    check_label(gan, args.label)
     out = Path(args.out)
+    if args.traverse is not None:
+        if gan.info.kind != "image" or out.suffix.lower() != ".png":
+            raise ConfigError("traverse= writes a .png grid of an image model")
+        grid, columns = traversal_grid(gan, args.traverse, args.rows, args.steps, device,
+                                       args.seed)
+        return save_png(image_grid(grid, nrow=columns), out)
     if args.interpolate:
         if gan.info.kind != "image":
             raise ConfigError("interpolate needs an image model")
-        grid = interpolation_grid(gan, args.rows, args.interpolate, device, args.seed)
+        grid = interpolation_grid(gan, args.rows, args.interpolate, device, args.seed,
+                                  args.label)
         return save_png(image_grid(grid, nrow=args.interpolate), out)
     if args.out.endswith(("/", "\\")) or out.is_dir():
         if gan.info.kind != "image":
             raise ConfigError("a folder of PNG files needs an image model; use out=x.npz")
         # batch by batch: n=50000 never holds more than one batch in memory
-        batches = generate_batches(gan, args.n, device, args.seed, args.batch_size)
+        batches = generate_batches(gan, args.n, device, args.seed, args.batch_size,
+                                   label=args.label)
         for i, (x, _) in enumerate(batches):
             write_png_folder(x, out, start=i * args.batch_size)
         return out
-    samples, labels = generate(gan, args.n, device, args.seed, args.batch_size)
+    if (out.suffix.lower() == ".png" and args.label is None and gan.info.kind == "image"
+            and gan.conditional):  # one row per class, n // classes samples each
+        per_class = max(1, args.n // gan.info.num_classes)
+        grid = class_grid(gan, per_class, device, args.seed)
+        return save_png(image_grid(grid, nrow=per_class), out)
+    samples, labels = generate(gan, args.n, device, args.seed, args.batch_size, args.label)
     if out.suffix == ".npz":
         out.parent.mkdir(parents=True, exist_ok=True)
         arrays = {"samples": samples.numpy()}

@@ -83,6 +83,8 @@ class GanData:
     """A dataset ready for training: info, length, real samples and a batch stream."""
 
     info: DataInfo
+    # (images in [-1, 1], labels) kept out of training by dataset.holdout; see splits.py
+    held_out: tuple[torch.Tensor, torch.Tensor] | None = None
 
     def __len__(self) -> int:
         raise NotImplementedError
@@ -98,6 +100,25 @@ class GanData:
     def real_samples(self, n: int, seed: int = 0) -> torch.Tensor:
         """n items in [-1, 1] (for plots and metrics), a seeded random subset."""
         raise NotImplementedError
+
+    # Used by dataset.holdout / dataset.labeled (splits.py) to split a labeled dataset:
+
+    def labels(self) -> torch.Tensor | None:
+        """Every item's class (int64, (N,)); None when the dataset has no labels."""
+        return None
+
+    def items(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The items at `idx` in [-1, 1] and their labels."""
+        raise NotImplementedError
+
+    def subset(self, idx: torch.Tensor, labels: torch.Tensor) -> GanData:
+        """A copy holding only the items at `idx`, labelled `labels` (-1: unlabeled)."""
+        raise NotImplementedError
+
+    def labeled_items(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The training items that carry a label, in [-1, 1]: all of them, unless
+        dataset.labeled hides some (splits.SplitData)."""
+        return self.items(torch.arange(len(self)))
 
 
 def _plain_errors(loader):
@@ -142,6 +163,17 @@ class TensorData(GanData):
         idx = torch.randperm(len(self), generator=gen)[:n]
         return self._scale(self.x[idx])
 
+    def labels(self):
+        return self.y if self.info.num_classes else None
+
+    def items(self, idx):
+        return self._scale(self.x[idx]), self.y[idx]
+
+    def subset(self, idx, labels):
+        part = copy.copy(self)  # keeps what a subclass adds (a mixture's means)
+        part.x, part.y = self.x[idx], labels
+        return part
+
 
 class StreamedData(GanData):
     """Items read from disk by a map-style Dataset returning (float image in [-1, 1], label)."""
@@ -168,3 +200,32 @@ class StreamedData(GanData):
         gen = torch.Generator().manual_seed(seed)
         idx = torch.randperm(len(self), generator=gen)[:n].tolist()
         return torch.stack([self.dataset[i][0] for i in idx])
+
+    def labels(self):
+        labels = getattr(self.dataset, "labels", None)  # ImageFiles has them; CelebA does not
+        if not self.info.num_classes or labels is None:
+            return None
+        return torch.as_tensor(labels, dtype=torch.int64)
+
+    def items(self, idx):
+        pairs = [self.dataset[i] for i in idx.tolist()]
+        return (torch.stack([x for x, _ in pairs]),
+                torch.tensor([int(y) for _, y in pairs], dtype=torch.int64))
+
+    def subset(self, idx, labels):
+        part = copy.copy(self)
+        part.dataset = _Relabeled(self.dataset, idx, labels)
+        return part
+
+
+class _Relabeled(Dataset):
+    """The items of `dataset` at `idx`, with new labels."""
+
+    def __init__(self, dataset: Dataset, idx: torch.Tensor, labels: torch.Tensor):
+        self.dataset, self.idx, self.labels = dataset, idx.tolist(), labels.tolist()
+
+    def __len__(self):
+        return len(self.idx)
+
+    def __getitem__(self, i):
+        return self.dataset[self.idx[i]][0], self.labels[i]

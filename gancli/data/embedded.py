@@ -16,13 +16,14 @@ import numpy as np
 import torch
 
 from gancli.data.base import DataInfo, TensorData
+from gancli.data.splits import SplitOptions
 from gancli.data.transforms import resize_uint8
 from gancli.errors import GanError
 from gancli.registry import DATASETS
 
 
 @dataclass
-class EmbeddedConfig:
+class EmbeddedConfig(SplitOptions):
     name: str = "mnist5k"
     resolution: int | None = None  # None keeps the native size (28 for mnist5k, 8 for digits)
 

@@ -14,6 +14,7 @@ import torch
 from torch.utils.data import Dataset
 
 from gancli.data.base import DataInfo, StreamedData, TensorData
+from gancli.data.splits import SplitOptions
 from gancli.data.transforms import resize_uint8
 from gancli.errors import ConfigError, GanError
 from gancli.registry import DATASETS
@@ -22,7 +23,7 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".ti
 
 
 @dataclass
-class TorchvisionConfig:
+class TorchvisionConfig(SplitOptions):
     name: str = "mnist"
     root: str = "data"  # where the files are, or are downloaded to
     download: bool = True
@@ -31,7 +32,7 @@ class TorchvisionConfig:
 
 
 @dataclass
-class FolderConfig:
+class FolderConfig(SplitOptions):
     name: str = "folder"
     root: str = "data/images"
     resolution: int = 64

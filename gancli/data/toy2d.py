@@ -12,12 +12,13 @@ from dataclasses import dataclass
 import torch
 
 from gancli.data.base import DataInfo, TensorData
+from gancli.data.splits import SplitOptions
 from gancli.errors import ConfigError
 from gancli.registry import DATASETS
 
 
 @dataclass
-class RingConfig:
+class RingConfig(SplitOptions):
     name: str = "ring8"
     modes: int = 8
     radius: float = 1.0
@@ -27,7 +28,7 @@ class RingConfig:
 
 
 @dataclass
-class GridConfig:
+class GridConfig(SplitOptions):
     name: str = "grid25"
     side: int = 5  # side x side modes
     spacing: float = 2.0

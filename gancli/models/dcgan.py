@@ -72,9 +72,19 @@ class DCGANDiscriminator(nn.Module):
             ch *= 2
         layers.append(nn.Conv2d(ch, 1, base, 1, 0))  # one logit per image
         self.net = nn.Sequential(*layers)
+        self.feature_shape = (ch, base, base)
+        self.feature_dim = ch * base * base
 
     def forward(self, x):
         return self.net(x).flatten()
+
+    def features(self, x):
+        """What the last layer sees, flattened to (N, feature_dim): label-aware heads read it."""
+        return self.net[:-1](x).flatten(1)
+
+    def score(self, features):
+        """The last layer on `features`: forward(x) == score(features(x))."""
+        return self.net[-1](features.view(-1, *self.feature_shape)).flatten()
 
 
 @MODELS.register("dcgan", DCGANConfig)

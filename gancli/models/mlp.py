@@ -56,9 +56,18 @@ class MLPDiscriminator(nn.Module):
         super().__init__()
         hidden = [in_features or math.prod(info.shape)] + [cfg.hidden_d] * cfg.layers_d
         self.net = nn.Sequential(*_stack(hidden, nn.LeakyReLU(0.2)), nn.Linear(hidden[-1], 1))
+        self.feature_dim = hidden[-1]
 
     def forward(self, x):
         return self.net(x.flatten(1)).squeeze(1)
+
+    def features(self, x):
+        """What the last layer sees, (N, feature_dim): label-aware heads read it."""
+        return self.net[:-1](x.flatten(1))
+
+    def score(self, features):
+        """The last layer on `features`: forward(x) == score(features(x))."""
+        return self.net[-1](features).squeeze(1)
 
 
 @MODELS.register("mlp", MLPConfig)

@@ -145,10 +145,19 @@ class ResNetDiscriminator(nn.Module):
             c_in = c_out
         self.blocks = nn.Sequential(*blocks)
         self.fc = nn.Linear(c_in, 1)
+        self.feature_dim = c_in
 
     def forward(self, x):
         h = F.relu(self.blocks(x)).sum(dim=(2, 3))  # global sum pooling
         return self.fc(h).flatten()
+
+    def features(self, x):
+        """What the last layer sees, (N, feature_dim): label-aware heads read it."""
+        return F.relu(self.blocks(x)).sum(dim=(2, 3))
+
+    def score(self, features):
+        """The last layer on `features`: forward(x) == score(features(x))."""
+        return self.fc(features).flatten()
 
 
 @MODELS.register("resnet", ResNetConfig)

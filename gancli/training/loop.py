@@ -212,6 +212,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                 record = logger.log_scalars(step, {**stats, "skipped_updates": skipped})
             if dist.is_main and (step % t.sample_every == 0 or step == t.steps):
                 export_samples(step, logger)
+                report = gan.report(data)  # a family's own measures, e.g. SGAN's test accuracy
+                if report:
+                    logger.log_eval(step, report)
             if evaluator is not None and evaluator.due(step):  # before saving: last.pt
                 if evaluator.run(step, gan, logger, ema.G if ema else None):  # then holds
                     save_checkpoint(checkpoint(step), ckpt_dir / "best.pt")  # the new best

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import torch
 
 from gancli.losses.base import GanLoss
-from gancli.models.base import GAN
+from gancli.models.base import GAN, Judged
 from gancli.training.distributed import finite_on_all_ranks, max_over_ranks
 
 
@@ -81,42 +81,53 @@ class TrainStep:
         gan, n = self.gan, real.shape[0]
         with torch.set_grad_enabled(keep_fake), self._autocast():
             y_fake = gan.sample_labels(n, self.device)
-            fake = gan.generate(gan.sample_latent(n, self.device), y_fake)
+            z = gan.sample_latent(n, self.device)
+            fake = gan.generate(z, y_fake)
         with self._autocast():
             d_real = gan.discriminate(real, y)
             d_fake = gan.discriminate(fake.detach(), y_fake)
             d_loss = self.loss.d_loss(d_real.float(), d_fake.float())
+            # the raw scores: they carry D's extra heads, which .float() would drop
+            extra = gan.d_extra_loss(Judged(real, y, d_real),
+                                     Judged(fake.detach(), y_fake, d_fake, z))
         with self._fp32():
             penalty = self.loss.d_penalty(gan, real.float(), fake.detach().float(), y, d_index)
         total = d_loss if penalty is None else d_loss + penalty
+        total = sum((term.float() for term in extra.values()), total)
         applied = self._update(total, self.opt_d, self.scaler_d, gan.D, 0, step, stats, "d")
         if stats is not None:
             stats.update(d_loss=d_loss.item(), d_real=d_real.float().mean().item(),
                          d_fake=d_fake.float().mean().item())
+            stats.update({name: term.item() for name, term in extra.items()})
             if penalty is not None:
                 stats["d_penalty"] = penalty.item()
         if applied:
             self.loss.after_d_step(gan)
-        return applied, ((fake, y_fake) if keep_fake else None)
+        return applied, ((fake, y_fake, z) if keep_fake else None)
 
-    def _g_update(self, step, stats, fake_and_labels) -> bool:
+    def _g_update(self, step, stats, generated) -> bool:
         gan, n = self.gan, self.o.batch_size
         if self.o.freeze_d:
             gan.D.requires_grad_(False)
         try:
             with self._autocast():
-                if fake_and_labels is None:
+                if generated is None:
                     y_fake = gan.sample_labels(n, self.device)
-                    fake = gan.generate(gan.sample_latent(n, self.device), y_fake)
+                    z = gan.sample_latent(n, self.device)
+                    fake = gan.generate(z, y_fake)
                 else:
-                    fake, y_fake = fake_and_labels
-                g_loss = self.loss.g_loss(gan.discriminate(fake, y_fake).float())
+                    fake, y_fake, z = generated
+                d_fake = gan.discriminate(fake, y_fake)
+                g_loss = self.loss.g_loss(d_fake.float())
+                extra = gan.g_extra_loss(Judged(fake, y_fake, d_fake, z))
         finally:
             if self.o.freeze_d:
                 gan.D.requires_grad_(True)
-        applied = self._update(g_loss, self.opt_g, self.scaler_g, gan.G, 1, step, stats, "g")
+        total = sum((term.float() for term in extra.values()), gan.g_adversarial_weight * g_loss)
+        applied = self._update(total, self.opt_g, self.scaler_g, gan.G, 1, step, stats, "g")
         if stats is not None:
             stats["g_loss"] = g_loss.item()
+            stats.update({name: term.item() for name, term in extra.items()})
         return applied
 
     def _update(self, loss, opt, scaler, module, which: int, step: int, stats, name) -> bool:

@@ -1,0 +1,97 @@
+"""AC-GAN (Odena et al. 2017): a class-conditional G and a discriminator with an auxiliary
+classifier head beside its real/fake score.
+
+D's loss adds the classifier's cross-entropy on real items (`d_class_real`) and, as in the paper,
+on generated ones with the labels G was given (`d_class_fake`, off with
+model.fake_class_in_d=false); G's loss adds the cross-entropy of its samples under their labels
+(`g_class`). Each is weighted by model.class_weight. The real/fake score goes to the configured
+loss, so every loss works. Real items whose label dataset.labeled hid are left out of
+d_class_real.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from gancli.data.base import DataInfo
+from gancli.errors import ConfigError
+from gancli.losses.auxiliary import class_loss
+from gancli.models.backbone import (
+    BackboneOptions,
+    build_backbone,
+    finish_heads,
+    require_labels,
+    require_single_samples,
+    resolve_arch,
+)
+from gancli.models.base import attach_heads
+from gancli.models.conditioning import (
+    ConditionalGAN,
+    ConditionalGenerator,
+    GConditioning,
+    resolve_conditioning,
+)
+from gancli.registry import MODELS
+
+
+@dataclass
+class ACGANConfig(BackboneOptions):
+    name: str = "acgan"
+    g_conditioning: GConditioning = GConditioning.auto
+    class_weight: float = 1.0  # weight of the classification terms in D's and G's losses
+    fake_class_in_d: bool = True  # D also learns to classify generated samples (the paper's L_C)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.class_weight < 0:
+            raise ConfigError(f"model.class_weight must be >= 0, got {self.class_weight}")
+
+
+class AuxClassifierDiscriminator(nn.Module):
+    """(score, class logits) from one pass through the backbone's trunk."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int):
+        super().__init__()
+        self.backbone = backbone
+        self.classes = nn.Linear(backbone.feature_dim, num_classes)
+
+    def forward(self, x):
+        features = self.backbone.features(x)
+        return self.backbone.score(features), self.classes(features)
+
+
+class ACGAN(ConditionalGAN):
+    def __init__(self, *args, class_weight: float, fake_class_in_d: bool, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.class_weight, self.fake_class_in_d = class_weight, fake_class_in_d
+
+    def discriminate(self, x, y=None):
+        score, logits = self.D(x)
+        return attach_heads(score, classes=logits)
+
+    def d_extra_loss(self, real, fake):
+        terms = {"d_class_real": self.class_weight
+                 * class_loss(self.head(real, "classes"), real.y)}
+        if self.fake_class_in_d:
+            terms["d_class_fake"] = self.class_weight * class_loss(self.head(fake, "classes"),
+                                                                   fake.y)
+        return terms
+
+    def g_extra_loss(self, fake):
+        return {"g_class": self.class_weight * class_loss(self.head(fake, "classes"), fake.y)}
+
+
+@MODELS.register("acgan", ACGANConfig)
+def build_acgan(cfg: ACGANConfig, info: DataInfo) -> ACGAN:
+    require_labels(info, "acgan")
+    require_single_samples(cfg, "acgan")
+    how = resolve_conditioning(cfg.g_conditioning, resolve_arch(cfg.arch, info))
+    net = build_backbone(cfg, info,
+                         extra_inputs=info.num_classes if how is GConditioning.concat else 0)
+    G = ConditionalGenerator(net.G, info.num_classes, how)
+    D = AuxClassifierDiscriminator(net.D, info.num_classes)
+    finish_heads(D.classes, net, cfg)
+    return ACGAN(G, D, net.z_dim, info, class_weight=cfg.class_weight,
+                 fake_class_in_d=cfg.fake_class_in_d)

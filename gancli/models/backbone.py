@@ -1,0 +1,115 @@
+"""The unconditional architectures (dcgan, resnet, mlp) as backbones of the model families
+that use labels or codes (cgan, acgan, infogan, sgan).
+
+Those families build a backbone G and D with the backbone's own builder, then wrap them: G gets
+the labels or codes as extra inputs, D gets heads on `D.features(x)` (what its last layer sees)
+beside its own score `D.score(features)`. Their configs derive from `BackboneOptions`, so
+`model.arch`, `model.z_dim`, `model.width_g/width_d`, `model.init` and `model.d.spectral_norm`
+mean the same for all four.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import Enum
+
+import torch
+from torch import nn
+from torch.nn.utils.parametrizations import spectral_norm
+
+from gancli.data.base import DataInfo
+from gancli.errors import ConfigError
+from gancli.models.base import GAN
+from gancli.models.init import Init, init_weights
+from gancli.models.options import WEIGHTED_LAYERS, ModelOptions
+from gancli.registry import MODELS
+
+
+class Arch(Enum):
+    auto = "auto"  # dcgan for images, mlp for points
+    dcgan = "dcgan"
+    resnet = "resnet"
+    mlp = "mlp"
+
+
+# model.width_g / width_d -> the backbone config's own key
+WIDTH_KEYS = {"dcgan": ("width_g", "width_d"), "resnet": ("width_g", "width_d"),
+              "mlp": ("hidden_g", "hidden_d")}
+
+
+@dataclass
+class BackboneOptions(ModelOptions):
+    arch: Arch = Arch.auto
+    z_dim: int | None = None  # noise dims; null: the backbone's (dcgan 100, resnet 128, mlp 64)
+    width_g: int | None = None  # dcgan/resnet width_g, mlp hidden_g; null: the backbone's default
+    width_d: int | None = None  # dcgan/resnet width_d, mlp hidden_d
+    init: Init | None = None  # null: the backbone's default
+
+    def __post_init__(self):
+        super().__post_init__()
+        for key in ("z_dim", "width_g", "width_d"):
+            value = getattr(self, key)
+            if value is not None and value <= 0:
+                raise ConfigError(f"model.{key} must be > 0, got {value}")
+
+
+def require_labels(info: DataInfo, model: str) -> None:
+    """Fail before training when a model that needs classes meets a dataset without them."""
+    if info.num_classes < 2:
+        raise ConfigError(f"model {model} needs class labels, but dataset {info.name} has none; "
+                          f"use a labeled dataset (mnist5k, digits, mnist, fashion_mnist, "
+                          f"cifar10, ring8, grid25, or folder with one subfolder per class)")
+
+
+def require_single_samples(opts: ModelOptions, model: str) -> None:
+    if opts.pack != 1:
+        raise ConfigError(f"model.pack={opts.pack}: model {model} judges each sample with its "
+                          f"own label or code, so it cannot pack samples; set model.pack=1")
+
+
+def resolve_arch(arch: Arch, info: DataInfo) -> str:
+    if arch is Arch.auto:
+        return "dcgan" if info.kind == "image" else "mlp"
+    return arch.value
+
+
+@dataclass
+class Backbone:
+    G: nn.Module
+    D: nn.Module  # has features(x) -> (N, D.feature_dim) and score(features) -> (N,)
+    arch: str
+    z_dim: int  # noise dimensions (G's input is z_dim + the extra inputs asked for)
+    init: Init
+
+
+def build_backbone(opts: BackboneOptions, info: DataInfo, extra_inputs: int = 0) -> Backbone:
+    """G and D of the chosen architecture, initialised (and D spectrally normalised) by its
+    own builder; G takes `extra_inputs` more input dimensions than the noise."""
+    arch = resolve_arch(opts.arch, info)
+    entry = MODELS.get(arch)
+    defaults = entry.config()
+    z_dim = opts.z_dim or defaults.z_dim
+    changes = {"z_dim": z_dim + extra_inputs, "d": opts.d, "pack": 1}
+    for key, value in zip(WIDTH_KEYS[arch], (opts.width_g, opts.width_d), strict=True):
+        if value is not None:
+            changes[key] = value
+    if opts.init is not None:
+        changes["init"] = opts.init
+    cfg = replace(defaults, **changes)
+    gan: GAN = entry.builder(cfg, info)
+    return Backbone(gan.G, gan.D, arch, z_dim, cfg.init)
+
+
+def finish_heads(heads: nn.Module, backbone: Backbone, opts: ModelOptions) -> nn.Module:
+    """New layers on D get the backbone's initialisation and, with model.d.spectral_norm,
+    spectral norm (embeddings included, as in Miyato & Koyama's projection)."""
+    init_weights(heads, backbone.init)
+    if opts.d.spectral_norm:
+        for layer in list(heads.modules()):
+            if isinstance(layer, (*WEIGHTED_LAYERS, nn.Embedding)):
+                spectral_norm(layer)
+    return heads
+
+
+def one_hot(y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    return nn.functional.one_hot(y, num_classes).float()
