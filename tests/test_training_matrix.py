@@ -52,3 +52,24 @@ def test_regularisers_and_stabilisers_train(tmp_path, arch, loss, extra, penalis
     _, records = _train(tmp_path, [f"loss={loss}", *TINY_MODEL[arch], *extra])
     assert all(("d_penalty" in r) == penalised for r in records)
     assert all(r["d_penalty"] > 0 for r in records if penalised)
+
+
+# Each label or code family, on a DCGAN backbone, with every loss; wgan-gp's penalty and R1
+# differentiate D (with its class input) at interpolates and at real items.
+LABEL_TERMS = {
+    "cgan": [],
+    "acgan": ["d_class_real", "d_class_fake", "g_class"],
+    "infogan": ["d_info_cat", "g_info_cat", "d_info_cont", "g_info_cont"],
+    "sgan": ["d_supervised", "g_feature_matching"],
+}
+
+
+@pytest.mark.parametrize("model", list(LABEL_TERMS))
+@pytest.mark.parametrize("loss", LOSSES)
+def test_every_label_family_trains_with_every_loss(tmp_path, model, loss):
+    extra = ["loss.r1=1"] if loss == "hinge" else []
+    _, records = _train(tmp_path, [f"loss={loss}", f"model={model}", "model.arch=dcgan",
+                                   "model.width_g=4", "model.width_d=4", *extra])
+    for record in records:
+        assert all(term in record for term in LABEL_TERMS[model])
+        assert ("d_penalty" in record) == (loss == "wgan-gp" or bool(extra))
