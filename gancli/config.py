@@ -16,6 +16,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gancli.errors import ConfigError
 from gancli.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, Registry
+from gancli.training.augment import Augment
 from gancli.training.ema import EMAConfig
 from gancli.training.speed import Precision, Toggle
 
@@ -72,6 +73,8 @@ class TrainConfig:
     compile: bool = False  # torch.compile G and D (slow start; pays on long GPU runs)
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest convolution algorithms
     reuse_fake: bool = True  # G's update reuses the batch D was just shown (one G pass less)
+    # DiffAugment of every image D sees, real and generated (gancli/training/augment.py)
+    augment: list[Augment] = field(default_factory=list)
     eval_every: int = 0  # steps between evaluations of eval_metric (0: off); also at the end
     eval_metric: EvalMetric = EvalMetric.fid
     eval_n: int = 2000  # generated (and real) images per evaluation

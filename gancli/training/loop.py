@@ -16,6 +16,7 @@ from gancli.images import render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
 from gancli.training import distributed
+from gancli.training.augment import DiffAugment
 from gancli.training.checkpoint import (
     load_checkpoint,
     rng_state,
@@ -85,6 +86,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     # Construct networks, loss and optimizers
     gan = build_model(cfg.model, data.info).to(device)
     channels_last = enabled(t.channels_last, device) and data.info.kind == "image"
+    if t.augment and data.info.kind != "image":
+        raise ConfigError(f"train.augment transforms images; dataset {cfg.dataset.name} has "
+                          f"{data.info.kind}: set train.augment=[]")
     if channels_last:
         use_channels_last(gan)
     if (t.batch_size // dist.world_size) % gan.pack:  # D packs each rank's own batch
@@ -157,7 +161,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         # DDP expects D's gradients in every backward; on the CPU, convolutions that need only
         # input gradients take a slow path (measured 15x slower), so it pays on CUDA alone
         freeze_d=device.type == "cuda" and not dist.distributed,
-        channels_last=channels_last), device)
+        channels_last=channels_last, augment=DiffAugment(t.augment)), device)
     if resume_from is not None and state.get("train_step"):
         train_step.load_state_dict(state["train_step"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -38,6 +39,7 @@ class StepOptions:
     reuse_fake: bool = True  # G's update reuses the last D update's generated batch
     freeze_d: bool = False  # no weight gradients for D during G's update (CUDA, no DDP)
     channels_last: bool = False
+    augment: Callable[[torch.Tensor], torch.Tensor] | None = None  # on all D sees (DiffAugment)
 
 
 class TrainStep:
@@ -57,6 +59,9 @@ class TrainStep:
         if self.o.amp_dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.o.amp_dtype)
+
+    def _augment(self, x: torch.Tensor) -> torch.Tensor:
+        return self.o.augment(x) if self.o.augment else x
 
     def _fp32(self):
         """Gradient penalties run in fp32: their input gradients underflow in half precision."""
@@ -84,14 +89,14 @@ class TrainStep:
             z = gan.sample_latent(n, self.device)
             fake = gan.generate(z, y_fake)
         with self._autocast():
+            real, seen_fake = self._augment(real), self._augment(fake.detach())
             d_real = gan.discriminate(real, y)
-            d_fake = gan.discriminate(fake.detach(), y_fake)
+            d_fake = gan.discriminate(seen_fake, y_fake)
             d_loss = self.loss.d_loss(d_real.float(), d_fake.float())
             # the raw scores: they carry D's extra heads, which .float() would drop
-            extra = gan.d_extra_loss(Judged(real, y, d_real),
-                                     Judged(fake.detach(), y_fake, d_fake, z))
+            extra = gan.d_extra_loss(Judged(real, y, d_real), Judged(seen_fake, y_fake, d_fake, z))
         with self._fp32():
-            penalty = self.loss.d_penalty(gan, real.float(), fake.detach().float(), y, d_index)
+            penalty = self.loss.d_penalty(gan, real.float(), seen_fake.float(), y, d_index)
         total = d_loss if penalty is None else d_loss + penalty
         total = sum((term.float() for term in extra.values()), total)
         applied = self._update(total, self.opt_d, self.scaler_d, gan.D, 0, step, stats, "d")
@@ -117,7 +122,7 @@ class TrainStep:
                     fake = gan.generate(z, y_fake)
                 else:
                     fake, y_fake, z = generated
-                d_fake = gan.discriminate(fake, y_fake)
+                d_fake = gan.discriminate(self._augment(fake), y_fake)
                 g_loss = self.loss.g_loss(d_fake.float())
                 extra = gan.g_extra_loss(Judged(fake, y_fake, d_fake, z))
         finally:
