@@ -69,7 +69,7 @@ class TrainConfig:
     ema: EMAConfig = field(default_factory=EMAConfig)  # moving average of G, sampled and saved
     # speed (gancli/training/speed.py): each on by default where it is safe
     precision: Precision = Precision.auto  # auto: bf16 on CUDA, fp32 on the CPU
-    channels_last: Toggle = Toggle.auto  # NHWC memory format for image models (auto: CUDA)
+    channels_last: Toggle = Toggle.auto  # NHWC memory format for image models (auto: CUDA, CPU)
     compile: bool = False  # torch.compile G and D (slow start; pays on long GPU runs)
     cudnn_benchmark: bool = True  # let cuDNN pick the fastest convolution algorithms
     reuse_fake: bool = True  # G's update reuses the batch D was just shown (one G pass less)
