@@ -1,0 +1,44 @@
+"""benchmarks/throughput.py and benchmarks/labels.py end to end on a few steps or a tiny
+checkpoint, so the scripts the README quotes keep running. Random-quality networks: these test
+the wiring and the report, not the figures."""
+
+import re
+import subprocess
+import sys
+
+import pytest
+
+from gancli.training.loop import train
+from tests.helpers import REPO, TINY, compose_config
+
+
+def _script(*args, cwd):
+    result = subprocess.run([sys.executable, *args], capture_output=True, text=True,
+                            timeout=300, cwd=cwd)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+@pytest.mark.slow
+def test_throughput_prints_both_loops_and_their_ratio(tmp_path):
+    out = _script(str(REPO / "benchmarks" / "throughput.py"), "--device", "cpu", "--cases",
+                  "cpu", "--steps", "4", "--rounds", "1", cwd=tmp_path)
+    row = next(line for line in out.splitlines() if line.startswith("| DCGAN-32 b64 gan |"))
+    ref, ours, ratio = (float(cell) for cell in row.split("|")[2:5])
+    assert ref > 0 and ours > 0 and ratio == pytest.approx(ours / ref, abs=0.01)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("model,extra,pattern", [
+    ("cgan", [], r"samples classified as their requested class: (0|1)\.\d{3}"),
+    ("infogan", [], r"I\(c1; predicted digit\) = -?\d+\.\d{3} nats .* chance level"),
+    ("sgan", ["dataset.holdout=5", "dataset.labeled=2", "dataset.labeled_per_batch=4",
+              "model.baseline=true", "model.baseline_steps=2"],
+     r"held-out accuracy at step 4: SGAN D (0|1)\.\d{3}, supervised baseline (0|1)\.\d{3}"),
+])
+def test_labels_benchmark_measures_a_checkpoint(tmp_path, model, extra, pattern):
+    run_dir = tmp_path / model
+    train(compose_config([*TINY, "device.threads=1", f"model={model}", *extra]), run_dir)
+    out = _script(str(REPO / "benchmarks" / "labels.py"), model, "--ckpt",
+                  str(run_dir / "checkpoints" / "last.pt"), cwd=tmp_path)
+    assert re.search(pattern, out), out
