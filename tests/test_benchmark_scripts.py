@@ -42,3 +42,15 @@ def test_labels_benchmark_measures_a_checkpoint(tmp_path, model, extra, pattern)
     out = _script(str(REPO / "benchmarks" / "labels.py"), model, "--ckpt",
                   str(run_dir / "checkpoints" / "last.pt"), cwd=tmp_path)
     assert re.search(pattern, out), out
+
+
+@pytest.mark.slow
+def test_fid_speed_compares_with_pytorch_fid_on_random_weights(tmp_path):
+    # no weights file here: both sides get the same random Inception weights
+    out = _script(str(REPO / "benchmarks" / "fid_speed.py"), "--n", "10", "--rounds", "1",
+                  "--batch-size", "5", "--workers", "0", "--device", "cpu", cwd=tmp_path)
+    assert "random Inception weights" in out
+    assert re.search(r"\| gancli / pytorch-fid \| \d+\.\d+x (faster|slower) \|", out), out
+    distances = r"Fréchet distances (\S+) \(pytorch-fid\) and (\S+) \(gancli\)"
+    reference, ours = re.search(distances, out).groups()
+    assert float(ours) == pytest.approx(float(reference), rel=1e-3)
