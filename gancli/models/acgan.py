@@ -13,33 +13,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from torch import nn
-
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.losses.auxiliary import class_loss
-from gancli.models.backbone import (
-    BackboneOptions,
-    build_backbone,
-    finish_heads,
-    require_labels,
-    require_single_samples,
-    resolve_arch,
-)
+from gancli.models.backbone import ClassifierDiscriminator, finish_heads
 from gancli.models.base import attach_heads
 from gancli.models.conditioning import (
     ConditionalGAN,
-    ConditionalGenerator,
-    GConditioning,
-    resolve_conditioning,
+    ConditionalOptions,
+    build_conditional_backbone,
 )
 from gancli.registry import MODELS
 
 
 @dataclass
-class ACGANConfig(BackboneOptions):
+class ACGANConfig(ConditionalOptions):
     name: str = "acgan"
-    g_conditioning: GConditioning = GConditioning.auto
     class_weight: float = 1.0  # weight of the classification terms in D's and G's losses
     fake_class_in_d: bool = True  # D also learns to classify generated samples (the paper's L_C)
 
@@ -47,19 +36,6 @@ class ACGANConfig(BackboneOptions):
         super().__post_init__()
         if self.class_weight < 0:
             raise ConfigError(f"model.class_weight must be >= 0, got {self.class_weight}")
-
-
-class AuxClassifierDiscriminator(nn.Module):
-    """(score, class logits) from one pass through the backbone's trunk."""
-
-    def __init__(self, backbone: nn.Module, num_classes: int):
-        super().__init__()
-        self.backbone = backbone
-        self.classes = nn.Linear(backbone.feature_dim, num_classes)
-
-    def forward(self, x):
-        features = self.backbone.features(x)
-        return self.backbone.score(features), self.classes(features)
 
 
 class ACGAN(ConditionalGAN):
@@ -85,13 +61,8 @@ class ACGAN(ConditionalGAN):
 
 @MODELS.register("acgan", ACGANConfig)
 def build_acgan(cfg: ACGANConfig, info: DataInfo) -> ACGAN:
-    require_labels(info, "acgan")
-    require_single_samples(cfg, "acgan")
-    how = resolve_conditioning(cfg.g_conditioning, resolve_arch(cfg.arch, info))
-    net = build_backbone(cfg, info,
-                         extra_inputs=info.num_classes if how is GConditioning.concat else 0)
-    G = ConditionalGenerator(net.G, info.num_classes, how)
-    D = AuxClassifierDiscriminator(net.D, info.num_classes)
+    net, G = build_conditional_backbone(cfg, info, "acgan")
+    D = ClassifierDiscriminator(net.D, info.num_classes)
     finish_heads(D.classes, net, cfg)
     return ACGAN(G, D, net.z_dim, info, class_weight=cfg.class_weight,
                  fake_class_in_d=cfg.fake_class_in_d)

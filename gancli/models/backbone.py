@@ -111,5 +111,18 @@ def finish_heads(heads: nn.Module, backbone: Backbone, opts: ModelOptions) -> nn
     return heads
 
 
+class ClassifierDiscriminator(nn.Module):
+    """(score, class logits) from one pass through the backbone's trunk."""
+
+    def __init__(self, backbone: nn.Module, num_classes: int):
+        super().__init__()
+        self.backbone = backbone
+        self.classes = nn.Linear(backbone.feature_dim, num_classes)
+
+    def forward(self, x):
+        features = self.backbone.features(x)
+        return self.backbone.score(features), self.classes(features)
+
+
 def one_hot(y: torch.Tensor, num_classes: int) -> torch.Tensor:
     return nn.functional.one_hot(y, num_classes).float()

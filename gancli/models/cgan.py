@@ -17,27 +17,18 @@ import torch
 from torch import nn
 
 from gancli.data.base import DataInfo
-from gancli.models.backbone import (
-    BackboneOptions,
-    build_backbone,
-    finish_heads,
-    require_labels,
-    require_single_samples,
-    resolve_arch,
-)
+from gancli.models.backbone import finish_heads
 from gancli.models.conditioning import (
     ConditionalGAN,
-    ConditionalGenerator,
-    GConditioning,
-    resolve_conditioning,
+    ConditionalOptions,
+    build_conditional_backbone,
 )
 from gancli.registry import MODELS
 
 
 @dataclass
-class CGANConfig(BackboneOptions):
+class CGANConfig(ConditionalOptions):
     name: str = "cgan"
-    g_conditioning: GConditioning = GConditioning.auto
 
 
 class ProjectionDiscriminator(nn.Module):
@@ -63,12 +54,7 @@ class CGAN(ConditionalGAN):
 
 @MODELS.register("cgan", CGANConfig)
 def build_cgan(cfg: CGANConfig, info: DataInfo) -> CGAN:
-    require_labels(info, "cgan")
-    require_single_samples(cfg, "cgan")
-    how = resolve_conditioning(cfg.g_conditioning, resolve_arch(cfg.arch, info))
-    extra = info.num_classes if how is GConditioning.concat else 0
-    net = build_backbone(cfg, info, extra_inputs=extra)
-    G = ConditionalGenerator(net.G, info.num_classes, how)
+    net, G = build_conditional_backbone(cfg, info, "cgan")
     D = ProjectionDiscriminator(net.D, info.num_classes)
     nn.init.xavier_uniform_(D.embed.weight)
     finish_heads(D.embed, net, cfg)

@@ -10,13 +10,23 @@ Two ways to give G the label:
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import Enum
 
 import torch
 from torch import nn
 
+from gancli.data.base import DataInfo
 from gancli.errors import ConfigError, GanError
-from gancli.models.backbone import one_hot
+from gancli.models.backbone import (
+    Backbone,
+    BackboneOptions,
+    build_backbone,
+    one_hot,
+    require_labels,
+    require_single_samples,
+    resolve_arch,
+)
 from gancli.models.base import GAN
 
 
@@ -24,6 +34,11 @@ class GConditioning(Enum):
     auto = "auto"  # cbn for resnet (as SNGAN/BigGAN), concat for dcgan and mlp
     cbn = "cbn"
     concat = "concat"
+
+
+@dataclass
+class ConditionalOptions(BackboneOptions):
+    g_conditioning: GConditioning = GConditioning.auto
 
 
 def resolve_conditioning(how: GConditioning, arch: str) -> GConditioning:
@@ -103,3 +118,14 @@ class ConditionalGAN(GAN):
         if y is None:
             raise GanError(f"{type(self).__name__} generates from labels; none were given")
         return (G or self.G)(z, y)
+
+
+def build_conditional_backbone(cfg: ConditionalOptions, info: DataInfo,
+                               model: str) -> tuple[Backbone, ConditionalGenerator]:
+    """The backbone of a class-conditional family, after its checks, and G taking (z, y)."""
+    require_labels(info, model)
+    require_single_samples(cfg, model)
+    how = resolve_conditioning(cfg.g_conditioning, resolve_arch(cfg.arch, info))
+    extra = info.num_classes if how is GConditioning.concat else 0
+    net = build_backbone(cfg, info, extra_inputs=extra)
+    return net, ConditionalGenerator(net.G, info.num_classes, how)

@@ -29,6 +29,7 @@ from gancli.errors import ConfigError, GanError
 from gancli.losses.auxiliary import class_loss, feature_matching
 from gancli.models.backbone import (
     BackboneOptions,
+    ClassifierDiscriminator,
     build_backbone,
     finish_heads,
     require_labels,
@@ -62,13 +63,8 @@ class SGANConfig(BackboneOptions):
                 raise ConfigError(f"model.{key} must be > 0, got {getattr(self, key)}")
 
 
-class KPlusOneDiscriminator(nn.Module):
+class KPlusOneDiscriminator(ClassifierDiscriminator):
     """(log Z, class logits l, features f) from one pass through the backbone's trunk."""
-
-    def __init__(self, backbone: nn.Module, num_classes: int):
-        super().__init__()
-        self.backbone = backbone
-        self.classes = nn.Linear(backbone.feature_dim, num_classes)
 
     def forward(self, x):
         features = self.backbone.features(x)
