@@ -60,6 +60,12 @@ class TrainStep:
             return contextlib.nullcontext()
         return torch.autocast(self.device.type, dtype=self.o.amp_dtype)
 
+    def _generate(self, n: int):
+        """(samples, their labels or None, the latents that made them)."""
+        y = self.gan.sample_labels(n, self.device)
+        z = self.gan.sample_latent(n, self.device)
+        return self.gan.generate(z, y), y, z
+
     def _augment(self, x: torch.Tensor) -> torch.Tensor:
         return self.o.augment(x) if self.o.augment else x
 
@@ -83,11 +89,9 @@ class TrainStep:
         return skipped
 
     def _d_update(self, real, y, step, d_index, stats, keep_fake):
-        gan, n = self.gan, real.shape[0]
+        gan = self.gan
         with torch.set_grad_enabled(keep_fake), self._autocast():
-            y_fake = gan.sample_labels(n, self.device)
-            z = gan.sample_latent(n, self.device)
-            fake = gan.generate(z, y_fake)
+            fake, y_fake, z = self._generate(real.shape[0])
         with self._autocast():
             real, seen_fake = self._augment(real), self._augment(fake.detach())
             d_real = gan.discriminate(real, y)
@@ -111,20 +115,16 @@ class TrainStep:
         return applied, ((fake, y_fake, z) if keep_fake else None)
 
     def _g_update(self, step, stats, generated) -> bool:
-        gan, n = self.gan, self.o.batch_size
+        gan = self.gan
         if self.o.freeze_d:
             gan.D.requires_grad_(False)
         try:
             with self._autocast():
-                if generated is None:
-                    y_fake = gan.sample_labels(n, self.device)
-                    z = gan.sample_latent(n, self.device)
-                    fake = gan.generate(z, y_fake)
-                else:
-                    fake, y_fake, z = generated
-                d_fake = gan.discriminate(self._augment(fake), y_fake)
+                fake, y_fake, z = generated or self._generate(self.o.batch_size)
+                seen_fake = self._augment(fake)
+                d_fake = gan.discriminate(seen_fake, y_fake)
                 g_loss = self.loss.g_loss(d_fake.float())
-                extra = gan.g_extra_loss(Judged(fake, y_fake, d_fake, z))
+                extra = gan.g_extra_loss(Judged(seen_fake, y_fake, d_fake, z))
         finally:
             if self.o.freeze_d:
                 gan.D.requires_grad_(True)
