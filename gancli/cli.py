@@ -9,11 +9,11 @@ from __future__ import annotations
 import os
 import sys
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
+from gancli.config import group_options
 from gancli.errors import ConfigError, GanError
 
 USAGE = """usage: gan COMMAND [key=value ...] [--debug]
@@ -43,11 +43,6 @@ def _fail(message: str) -> None:
     where = f"[rank {os.environ.get('RANK', '0')}/{ranks}] " if ranks > 1 else ""
     print(f"error: {where}{message}", file=sys.stderr)
     sys.exit(1)
-
-
-def group_options(group: str) -> list[str]:
-    folder = files("gancli.conf") / group
-    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def check_group_choices(overrides: list[str]) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
+from importlib.resources import files
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
@@ -16,9 +17,53 @@ from omegaconf.errors import OmegaConfBaseException
 
 from gancli.errors import ConfigError
 from gancli.registry import DATASETS, LOSSES, MODELS, OPTIMIZERS, Registry
-from gancli.training.augment import Augment
-from gancli.training.ema import EMAConfig
-from gancli.training.speed import Precision, Toggle
+
+
+class Precision(Enum):
+    auto = "auto"  # bf16 on a CUDA GPU that supports it, fp32 otherwise
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"  # with a GradScaler per network
+
+
+class Toggle(Enum):
+    auto = "auto"  # channels_last: on for CUDA and the CPU (measured faster on both)
+    on = "on"
+    off = "off"
+
+
+class Augment(Enum):
+    flip = "flip"
+    color = "color"  # brightness, saturation and contrast
+    translation = "translation"  # shift by up to 1/8 of the size, zero padded
+    cutout = "cutout"  # zero one square of half the size
+
+
+@dataclass
+class EMAConfig:
+    decay: float | None = None  # e.g. 0.999; null with half_life null: no EMA
+    half_life: float | None = None  # in images, e.g. 10000 (StyleGAN's ema_kimg=10)
+    start: int = 0  # the copy follows G exactly until this step (BigGAN's ema_start)
+
+    def __post_init__(self):
+        if self.decay is not None and self.half_life is not None:
+            raise ConfigError("set only one of train.ema.decay and train.ema.half_life")
+        if self.decay is not None and not 0 <= self.decay < 1:
+            raise ConfigError(f"train.ema.decay must be in [0, 1), got {self.decay}")
+        if self.half_life is not None and self.half_life <= 0:
+            raise ConfigError(f"train.ema.half_life must be > 0 images, got {self.half_life}")
+        if self.start < 0:
+            raise ConfigError(f"train.ema.start must be >= 0, got {self.start}")
+
+    @property
+    def enabled(self) -> bool:
+        return self.decay is not None or self.half_life is not None
+
+    def beta(self, batch_size: int) -> float:
+        """Weight of the old average at each update of `batch_size` images."""
+        if self.half_life is not None:
+            return 0.5 ** (batch_size / self.half_life)
+        return float(self.decay or 0.0)
 
 
 class DeviceName(Enum):
@@ -61,7 +106,9 @@ class TrainConfig:
     log_every: int = 50
     num_samples: int = 64  # images in each sample grid, drawn from one fixed noise batch
     num_workers: int = 0  # DataLoader workers, for datasets streamed from disk
-    metric: str = "d_loss"  # value the entrypoint returns, for sweepers
+    # value the entrypoint returns, for sweepers; null: the evaluation metric when
+    # eval_every > 0, else the model's own (d_loss for GANs, loss for autoencoders)
+    metric: str | None = None
     keep_last: int = 0  # periodic step_*.pt checkpoints to keep; 0 keeps them all
     auto_resume: bool = False  # continue from <run dir>/checkpoints/last.pt when it exists
     nan_policy: NanPolicy = NanPolicy.stop
@@ -111,6 +158,12 @@ GROUPS: dict[str, Registry] = {
     "loss": LOSSES,
     "optimizer": OPTIMIZERS,
 }
+
+
+def group_options(group: str) -> list[str]:
+    """The YAML files of config group `group` (conf/<group>/*.yaml), without the suffix."""
+    folder = files("gancli.conf") / group
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
 def _require_positive(key: str, value: int | float) -> None:

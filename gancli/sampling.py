@@ -10,13 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gancli.config import from_container
-from gancli.data.base import DataInfo
+from gancli.devices import resolve_device
 from gancli.errors import ConfigError
 from gancli.images import image_grid, render, save_png, to_uint8
-from gancli.models import GAN, build_model
-from gancli.training.checkpoint import load_checkpoint
-from gancli.training.loop import resolve_device
+from gancli.models import Family
+from gancli.training.snapshot import load_trained
 
 PNG_WRITERS = 4
 
@@ -44,19 +42,10 @@ class SampleArgs:
             raise ConfigError(f"interpolate must be 0 (off) or >= 2, got {self.interpolate}")
 
 
-def load_gan(ckpt: str | Path, device: torch.device, ema: bool = True) -> tuple[GAN, dict]:
-    """The model a checkpoint was trained with, its generator weights loaded, in eval mode."""
-    state = load_checkpoint(ckpt)
-    cfg = from_container(state["config"])
-    gan = build_model(cfg.model, DataInfo.from_dict(state["data_info"]))
-    weights = state["g_ema"] if ema and state.get("g_ema") is not None else state["G"]
-    try:
-        gan.G.load_state_dict(weights)
-        gan.D.load_state_dict(state["D"])
-    except RuntimeError as err:
-        raise ConfigError(f"checkpoint {ckpt} does not match its model config "
-                          f"'{cfg.model.name}': {str(err).splitlines()[0]}") from None
-    return gan.to(device).eval(), state
+def load_gan(ckpt: str | Path, device: torch.device, ema: bool = True) -> tuple[Family, dict]:
+    """The model a checkpoint was trained with, its sampler's EMA weights in place when
+    `ema`, in eval mode; and the checkpoint's contents."""
+    return load_trained(ckpt, device, ema)
 
 
 def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
@@ -68,7 +57,7 @@ def slerp(a: torch.Tensor, b: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
     return (torch.sin((1 - t) * omega) / so) * a + (torch.sin(t * omega) / so) * b
 
 
-def check_label(gan: GAN, label: int | None) -> None:
+def check_label(gan: Family, label: int | None) -> None:
     if label is None:
         return
     if not gan.conditional:
@@ -84,7 +73,7 @@ def _with_label(y: torch.Tensor | None, label: int | None) -> torch.Tensor | Non
 
 
 @torch.no_grad()
-def generate_batches(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int,
+def generate_batches(gan: Family, n: int, device: torch.device, seed: int, batch_size: int,
                      G: torch.nn.Module | None = None, label: int | None = None
                      ) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
     """n samples in batches, left on `device`, with their labels (None for unconditional
@@ -98,7 +87,7 @@ def generate_batches(gan: GAN, n: int, device: torch.device, seed: int, batch_si
         yield gan.generate(z, y, G=G).float(), y
 
 
-def generate(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int,
+def generate(gan: Family, n: int, device: torch.device, seed: int, batch_size: int,
              label: int | None = None):
     """n samples (on the CPU) and their labels (None for unconditional models)."""
     samples, labels = [], []
@@ -110,7 +99,7 @@ def generate(gan: GAN, n: int, device: torch.device, seed: int, batch_size: int,
 
 
 @torch.no_grad()
-def interpolation_grid(gan: GAN, rows: int, steps: int, device, seed: int,
+def interpolation_grid(gan: Family, rows: int, steps: int, device, seed: int,
                        label: int | None = None) -> torch.Tensor:
     gen = torch.Generator(device).manual_seed(seed)
     a = gan.sample_latent(rows, device, generator=gen)
@@ -123,7 +112,7 @@ def interpolation_grid(gan: GAN, rows: int, steps: int, device, seed: int,
 
 
 @torch.no_grad()
-def class_grid(gan: GAN, per_class: int, device, seed: int) -> torch.Tensor:
+def class_grid(gan: Family, per_class: int, device, seed: int) -> torch.Tensor:
     """A conditional model's samples, class 0 in the first row, class 1 in the next, ..."""
     gen = torch.Generator(device).manual_seed(seed)
     k = gan.info.num_classes
@@ -133,7 +122,7 @@ def class_grid(gan: GAN, per_class: int, device, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def traversal_grid(gan: GAN, code: str, rows: int, steps: int, device,
+def traversal_grid(gan: Family, code: str, rows: int, steps: int, device,
                    seed: int) -> tuple[torch.Tensor, int]:
     """(samples, columns): each row holds one latent and varies `code` along the columns."""
     gen = torch.Generator(device).manual_seed(seed)

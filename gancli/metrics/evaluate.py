@@ -177,7 +177,7 @@ class _Progress:
 
 
 def run_eval(args: EvalArgs) -> dict:
-    from gancli.training.loop import resolve_device
+    from gancli.devices import resolve_device
 
     start = time.perf_counter()
     chosen = [m for m in METRICS if m in args.metrics] or ["fid"]

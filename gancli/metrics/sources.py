@@ -210,7 +210,7 @@ class CheckpointSource(Source):
             raise GanError(f"{self.path} is a model of {self.gan.info.kind}, not images; "
                            f"gan eval measures images")
         self.n, self.seed, self.device = n, seed, device
-        self.ema = ema and self.state.get("g_ema") is not None
+        self.ema = ema and self.state.get("ema") is not None
 
     def __len__(self):
         return self.n
@@ -232,7 +232,7 @@ class CheckpointSource(Source):
 
 
 def dataset_names() -> list[str]:
-    from gancli.cli import group_options
+    from gancli.config import group_options
 
     return group_options("dataset")
 

@@ -17,7 +17,6 @@ from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.losses.auxiliary import class_loss
 from gancli.models.backbone import ClassifierDiscriminator, finish_heads
-from gancli.models.base import attach_heads
 from gancli.models.conditioning import (
     ConditionalGAN,
     ConditionalOptions,
@@ -43,9 +42,9 @@ class ACGAN(ConditionalGAN):
         super().__init__(*args, **kwargs)
         self.class_weight, self.fake_class_in_d = class_weight, fake_class_in_d
 
-    def discriminate(self, x, y=None):
+    def judge(self, x, y=None):
         score, logits = self.D(x)
-        return attach_heads(score, classes=logits)
+        return score, {"classes": logits}
 
     def d_extra_loss(self, real, fake):
         terms = {"d_class_real": self.class_weight

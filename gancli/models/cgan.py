@@ -48,8 +48,8 @@ class ProjectionDiscriminator(nn.Module):
 
 
 class CGAN(ConditionalGAN):
-    def discriminate(self, x, y=None):
-        return self.D(x, y)
+    def judge(self, x, y=None):
+        return self.D(x, y), {}
 
 
 @MODELS.register("cgan", CGANConfig)

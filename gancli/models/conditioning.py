@@ -112,7 +112,7 @@ class ConditionalGAN(GAN):
     conditional = True
 
     def sample_labels(self, n, device, generator=None):
-        return torch.randint(self.info.num_classes, (n,), device=device, generator=generator)
+        return self.randint(self.info.num_classes, n, device=device, generator=generator)
 
     def generate(self, z, y=None, G=None):
         if y is None:

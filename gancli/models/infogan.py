@@ -30,7 +30,7 @@ from gancli.models.backbone import (
     one_hot,
     require_single_samples,
 )
-from gancli.models.base import GAN, attach_heads
+from gancli.models.base import GAN
 from gancli.registry import MODELS
 
 TRAVERSE_RANGE = 2.0  # a continuous code runs over [-2, 2] in a traversal (the paper's figures)
@@ -91,12 +91,12 @@ class InfoGAN(GAN):
         return [f"c{i + 1}" for i in range(len(self.categorical) + self.continuous)]
 
     def sample_latent(self, n, device, generator=None):
-        noise = torch.randn(n, self.z_dim, device=device, generator=generator)
+        noise = self.randn(n, self.z_dim, device=device, generator=generator)
         parts = [noise]
         for k in self.categorical:
-            code = torch.randint(k, (n,), device=device, generator=generator)
+            code = self.randint(k, n, device=device, generator=generator)
             parts.append(one_hot(code, k))
-        parts.append(torch.rand(n, self.continuous, device=device, generator=generator) * 2 - 1)
+        parts.append(self.rand(n, self.continuous, device=device, generator=generator) * 2 - 1)
         return torch.cat(parts, dim=1)
 
     def codes(self, latent: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
@@ -107,9 +107,9 @@ class InfoGAN(GAN):
             start += k
         return cats, latent[:, start:]
 
-    def discriminate(self, x, y=None):
+    def judge(self, x, y=None):
         score, q = self.D(x)
-        return attach_heads(score, codes=q)
+        return score, {"codes": q}
 
     def info_terms(self, judged, prefix: str) -> dict[str, torch.Tensor]:
         q = self.head(judged, "codes")

@@ -19,9 +19,11 @@ random streams).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from gancli.data.base import DataInfo
@@ -35,11 +37,41 @@ from gancli.models.backbone import (
     require_labels,
     require_single_samples,
 )
-from gancli.models.base import GAN, attach_heads
+from gancli.models.base import GAN
 from gancli.registry import MODELS
-from gancli.training.supervised import accuracy, fit_classifier
 
 BASELINE_SEED = 0
+
+# The supervised baseline: the same network trained on the labeled items alone, which the
+# semi-supervised one should beat.
+Logits = Callable[[torch.Tensor], torch.Tensor]
+
+
+def fit_classifier(net: nn.Module, logits: Logits, x: torch.Tensor, y: torch.Tensor,
+                   steps: int, batch_size: int, lr: float, seed: int) -> None:
+    """`steps` Adam updates (betas 0.5, 0.999, as the GAN's D) of cross-entropy on random
+    batches of (x, y), drawn from a generator seeded with `seed`."""
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, betas=(0.5, 0.999))
+    batch_size = min(batch_size, len(x))
+    net.train()
+    for _ in range(steps):
+        idx = torch.randperm(len(x), generator=gen)[:batch_size].to(x.device)
+        loss = F.cross_entropy(logits(x[idx]), y[idx])
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+    net.eval()
+
+
+@torch.no_grad()
+def accuracy(logits: Logits, x: torch.Tensor, y: torch.Tensor, batch_size: int = 500) -> float:
+    """Fraction of (x, y) whose arg-max logit is y."""
+    correct = 0
+    for start in range(0, len(x), batch_size):
+        pred = logits(x[start:start + batch_size]).argmax(dim=1)
+        correct += int((pred == y[start:start + batch_size]).sum())
+    return correct / max(len(x), 1)
 
 
 @dataclass
@@ -90,9 +122,9 @@ class SGAN(GAN):
         self.real_features: torch.Tensor | None = None  # mean f of the last real batch
         self._baseline_acc: float | None = None
 
-    def discriminate(self, x, y=None):
+    def judge(self, x, y=None):
         score, logits, features = self.D(x)
-        return attach_heads(score, classes=logits, features=features)
+        return score, {"classes": logits, "features": features}
 
     def d_extra_loss(self, real, fake):
         self.real_features = self.head(real, "features").detach().mean(dim=0)

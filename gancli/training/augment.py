@@ -11,16 +11,9 @@ random horizontal mirror (for data where mirroring keeps an image realistic: fac
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 
-
-class Augment(Enum):
-    flip = "flip"
-    color = "color"  # brightness, saturation and contrast
-    translation = "translation"  # shift by up to 1/8 of the size, zero padded
-    cutout = "cutout"  # zero one square of half the size
+from gancli.config import Augment
 
 
 def _uniform(x: torch.Tensor) -> torch.Tensor:

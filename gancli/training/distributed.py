@@ -1,14 +1,15 @@
 """Data-parallel training over several processes, as torchrun starts them.
 
 torchrun sets RANK, LOCAL_RANK and WORLD_SIZE (and MASTER_ADDR/PORT) in each process; from
-them this module joins the process group, gives each rank its device and seed, and puts G and D
-each behind DistributedDataParallel. One process (plain `gan train`) takes the same path with
-world_size 1: no process group, nothing wrapped.
+them this module joins the process group, gives each rank its device and seed, and puts each
+network of the model family behind DistributedDataParallel. One process (plain `gan train`)
+takes the same path with world_size 1: no process group, nothing wrapped.
 
 How N ranks reproduce one process trained on the same global batch:
 - data: the sampler hands each rank its slice of every global batch (gancli/data/base.py);
-- noise: every rank draws the *global* latent batch from one generator seeded alike on all
-  ranks and keeps its slice, so the N slices are exactly the batch one process would draw;
+- noise: every rank draws each of the family's random batches (latents, labels, its own
+  draws) for the *global* batch from one generator seeded alike on all ranks and keeps its
+  slice, so the N slices are exactly the batch one process would draw;
 - gradients: DDP averages the per-rank gradients of per-rank mean losses, which equals the
   gradient of the global mean (equal slice sizes);
 - BatchNorm is the exception: each rank normalises with its own slice's statistics unless
@@ -28,7 +29,7 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from gancli.errors import ConfigError, GanError
-from gancli.models.base import GAN
+from gancli.models.family import Family
 
 NOISE_SEED_OFFSET = 0x6E6F697365  # "noise": keeps the latent stream apart from other seeds
 RANK_SEED_STRIDE = 1_000_003
@@ -188,46 +189,54 @@ def _wrap(module: nn.Module, ctx: Context, sync_batchnorm: bool) -> nn.Module:
 
 
 class _GlobalNoise:
-    """Placed before a model family's class: latents and labels are drawn for the global
-    batch from a generator that every rank seeds alike, and each rank keeps its slice."""
+    """Placed before a model family's class: every random draw the family makes (latents,
+    labels, its own draws through randn/rand/randint) is drawn for the global batch from a
+    generator that every rank seeds alike, and each rank keeps its slice."""
 
     noise: torch.Generator
     _rank: int
     _world_size: int
 
-    def _slice(self, x: torch.Tensor | None, n: int) -> torch.Tensor | None:
-        return None if x is None else x[self._rank * n:(self._rank + 1) * n]
+    def _slice(self, x: torch.Tensor, n: int) -> torch.Tensor:
+        return x[self._rank * n:(self._rank + 1) * n]
 
-    def sample_latent(self, n, device, generator=None):
-        z = super().sample_latent(n * self._world_size, device, generator or self.noise)
-        return self._slice(z, n)
+    def randn(self, n, *shape, device, generator=None):
+        x = super().randn(n * self._world_size, *shape, device=device,
+                          generator=generator or self.noise)
+        return self._slice(x, n)
 
-    def sample_labels(self, n, device, generator=None):
-        y = super().sample_labels(n * self._world_size, device, generator or self.noise)
-        return self._slice(y, n)
+    def rand(self, n, *shape, device, generator=None):
+        x = super().rand(n * self._world_size, *shape, device=device,
+                         generator=generator or self.noise)
+        return self._slice(x, n)
+
+    def randint(self, high, n, *shape, device, generator=None):
+        x = super().randint(high, n * self._world_size, *shape, device=device,
+                            generator=generator or self.noise)
+        return self._slice(x, n)
 
 
-def for_training(gan: GAN, ctx: Context, seed: int, sync_batchnorm: bool = False,
-                 noise_state: torch.Tensor | None = None) -> GAN:
-    """The GAN as the training steps see it.
+def for_training(family: Family, ctx: Context, seed: int, sync_batchnorm: bool = False,
+                 noise_state: torch.Tensor | None = None) -> Family:
+    """The family as the training steps see it.
 
-    It is an instance of the model family's own class (so every method it overrides still
-    applies) sharing all modules with `gan`, except that `G` and `D` are the DDP wrappers when
-    there are several ranks, and noise comes from the shared stream (see _GlobalNoise), which
-    `noise_state` (a checkpoint's "noise_rng") continues. Keep using `gan` itself for
+    It is an instance of the family's own class (so every method it overrides still applies)
+    sharing all modules with `family`, except that each of its networks is a DDP wrapper when
+    there are several ranks, and random draws come from the shared stream (see _GlobalNoise),
+    which `noise_state` (a checkpoint's "noise_rng") continues. Keep using `family` itself for
     checkpoints, sample images and EMA: its state dicts are unwrapped.
     """
     if sync_batchnorm and ctx.distributed and ctx.device.type != "cuda":
         raise ConfigError("train.sync_batchnorm=true needs CUDA devices: PyTorch's "
                           "SyncBatchNorm does not run on the CPU")
-    family = type(gan)
-    view_class = type(f"Training{family.__name__}", (_GlobalNoise, family), {})
+    cls = type(family)
+    view_class = type(f"Training{cls.__name__}", (_GlobalNoise, cls), {})
     view = view_class.__new__(view_class)
-    view.__dict__.update(gan.__dict__)
-    modules = dict(gan._modules)  # a new dict: swapping G and D here leaves `gan` untouched
+    view.__dict__.update(family.__dict__)
+    modules = dict(family._modules)  # a new dict: swapping networks here leaves `family` as is
     if ctx.distributed:
-        modules["G"] = _wrap(gan.G, ctx, sync_batchnorm)
-        modules["D"] = _wrap(gan.D, ctx, sync_batchnorm)
+        for name, network in family.networks().items():
+            modules[name] = _wrap(network, ctx, sync_batchnorm)
     view.__dict__["_modules"] = modules
     noise = torch.Generator(ctx.device).manual_seed(seed + NOISE_SEED_OFFSET)
     if noise_state is not None:

@@ -18,7 +18,7 @@ from gancli.metrics import cache
 from gancli.metrics.evaluate import MetricSettings, compute_metrics
 from gancli.metrics.extractors import build_extractor, extract
 from gancli.metrics.sources import DatasetSource
-from gancli.models.base import GAN
+from gancli.models.family import Family
 from gancli.training.logging import RunLogger
 
 BATCH_SIZE = 100
@@ -54,18 +54,18 @@ class PeriodicEvaluator:
     def due(self, step: int) -> bool:
         return step % self.every == 0 or step == self.last_step
 
-    def run(self, step: int, gan: GAN, logger: RunLogger, G: torch.nn.Module | None = None
+    def run(self, step: int, gan: Family, logger: RunLogger, G: torch.nn.Module | None = None
             ) -> bool:
         """Evaluate the generator (`G`, e.g. the EMA copy, else gan.G) on the same noise every
         time and log the values; True on a new best."""
-        from gancli.sampling import generate_batches  # sampling imports the training loop
+        from gancli.sampling import generate_batches  # sampling is the layer above
 
-        was_training = gan.G.training
-        gan.G.eval()
+        was_training = gan.training
+        gan.eval()
         batches = (to_uint8(x) for x, _ in
                    generate_batches(gan, self.n, self.device, self.seed, BATCH_SIZE, G))
         features, logits = extract(self.extractor, batches, self.device)
-        gan.G.train(was_training)
+        gan.train(was_training)
         values = compute_metrics([self.measure], self.real, features, logits, self.extractor,
                                  self.settings, self.device)
         logger.log_eval(step, {k: v for k, v in values.items() if not isinstance(v, list)})

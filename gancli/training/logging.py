@@ -90,9 +90,9 @@ class RunLogger:
         if self.enabled:
             self.progress.update(self.task, completed=step)
 
-    def log_image(self, step: int, image: torch.Tensor) -> None:
+    def log_image(self, step: int, image: torch.Tensor, tag: str = "samples") -> None:
         if self.enabled:
-            self.writer.add_image("samples", image, step)
+            self.writer.add_image(tag, image, step)
 
     def log_eval(self, step: int, values: dict[str, float]) -> None:
         """Evaluation results: TensorBoard tags under eval/, and a metrics.jsonl line."""

@@ -8,24 +8,9 @@ update), fewer bytes (bf16, channels_last) and fewer launches (fused optimizers,
 
 from __future__ import annotations
 
-from enum import Enum
-
 import torch
 
-from gancli.models.base import GAN
-
-
-class Precision(Enum):
-    auto = "auto"  # bf16 on a CUDA GPU that supports it, fp32 otherwise
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"  # with a GradScaler per network
-
-
-class Toggle(Enum):
-    auto = "auto"  # channels_last: on for CUDA and the CPU (measured faster on both)
-    on = "on"
-    off = "off"
+from gancli.config import Precision, Toggle
 
 
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
@@ -43,15 +28,16 @@ def enabled(toggle: Toggle, device: torch.device) -> bool:
     return toggle is Toggle.on or (toggle is Toggle.auto and device.type in ("cuda", "cpu"))
 
 
-def use_channels_last(gan: GAN) -> None:
+def use_channels_last(family) -> None:
     """NHWC weights for image models: convolutions on tensor cores read it without transposes.
     State-dict keys and values are unchanged, so checkpoints do not depend on it."""
-    if gan.info.kind == "image":
-        gan.G.to(memory_format=torch.channels_last)
-        gan.D.to(memory_format=torch.channels_last)
+    if family.info.kind == "image":
+        for network in family.networks().values():
+            network.to(memory_format=torch.channels_last)
 
 
-def compile_networks(gan: GAN) -> None:
-    """torch.compile G's and D's forward in place (nn.Module.compile keeps state-dict keys)."""
-    gan.G.compile()
-    gan.D.compile()
+def compile_networks(family) -> None:
+    """torch.compile each network's forward in place (nn.Module.compile keeps state-dict
+    keys)."""
+    for network in family.networks().values():
+        network.compile()

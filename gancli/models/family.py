@@ -1,0 +1,115 @@
+"""What every generative family is to the training core, the sampler and the evaluator.
+
+A family (a GAN variant, an autoencoder, later a translator) is an `nn.Module` that owns:
+- its networks (`networks()`, each a direct child module) and the parameter groups it optimises
+  (`param_groups()`: the loop builds one optimizer and one schedule per group);
+- its update rule for one iteration (`train_step`), which the loop calls with a `StepContext`
+  (gancli/training/step.py) that offers the shared machinery: the loss, the optimizer update with
+  AMP scaling, clipping and NaN checks, autocast, augmentation;
+- what it samples (`sample_latent`, `sample_labels`, `generate`) and the network the loop keeps an
+  EMA copy of (`sampler_name`);
+- any state of its own, as buffers or `get_extra_state`, so `state_dict()` checkpoints all of it.
+
+Every random draw a family makes while training goes through `randn`, `rand` and `randint`.
+During training the loop hands the family a view (gancli/training/distributed.py) whose draws
+come from one stream seeded alike on every rank, each rank keeping its slice of the global batch:
+N processes then draw exactly what one process would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import torch
+from torch import nn
+
+from gancli.data.base import DataInfo
+from gancli.errors import ConfigError
+
+
+class Family(nn.Module):
+    conditional: bool = False  # whether samples have classes (sample_labels not None)
+    sampler_name: str = "G"  # the network that maps latents to samples; EMA averages it
+    default_metric: str = "loss"  # what train.metric means when it is not set
+    # parameter group -> what error messages call it
+    group_names: dict[str, str] = {}
+
+    def __init__(self, info: DataInfo):
+        super().__init__()
+        self.info = info
+
+    # --- networks and what is optimised ---------------------------------------------------
+
+    def networks(self) -> dict[str, nn.Module]:
+        """The trained networks by attribute name; data-parallel training wraps each one."""
+        raise NotImplementedError
+
+    def param_groups(self) -> dict[str, list[nn.Parameter]]:
+        """Parameter group name -> parameters; one optimizer each (optimizer.lr_<name> when
+        the optimizer config has it, else optimizer.lr)."""
+        raise NotImplementedError
+
+    @property
+    def sampler(self) -> nn.Module:
+        return getattr(self, self.sampler_name)
+
+    def logged_terms(self) -> set[str]:
+        """Keys the update writes into the logged stats (train.metric may name them)."""
+        return set()
+
+    # --- random draws: one stream under data-parallel training ----------------------------
+
+    def randn(self, n: int, *shape: int, device, generator=None) -> torch.Tensor:
+        """(n, *shape) standard normal draws: one row per sample of the batch."""
+        return torch.randn(n, *shape, device=device, generator=generator)
+
+    def rand(self, n: int, *shape: int, device, generator=None) -> torch.Tensor:
+        return torch.rand(n, *shape, device=device, generator=generator)
+
+    def randint(self, high: int, n: int, *shape: int, device, generator=None) -> torch.Tensor:
+        return torch.randint(high, (n, *shape), device=device, generator=generator)
+
+    # --- sampling -------------------------------------------------------------------------
+
+    def sample_latent(self, n: int, device: torch.device,
+                      generator: torch.Generator | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def sample_labels(self, n: int, device: torch.device,
+                      generator: torch.Generator | None = None) -> torch.Tensor | None:
+        """Labels for generated samples; None for unconditional models."""
+        return None
+
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None,
+                 G: nn.Module | None = None) -> torch.Tensor:
+        """Samples in data space; `G` may be another copy of the sampler (the EMA one)."""
+        raise NotImplementedError
+
+    # --- training -------------------------------------------------------------------------
+
+    def train_step(self, ctx, batches: Iterator, step: int, stats: dict | None) -> int:
+        """One iteration: draw what it needs from `batches` (real (x, y) pairs on the device),
+        update through `ctx.update`; write logged values into `stats` when it is a dict.
+        Returns the number of updates nan_policy=skip dropped."""
+        raise NotImplementedError
+
+    # --- what a run shows -----------------------------------------------------------------
+
+    def on_export(self, data, device: torch.device) -> dict[str, torch.Tensor]:
+        """Called before each sample export: refresh state that sampling needs (a fitted
+        prior) and return extra images to save beside the samples, by name."""
+        return {}
+
+    def report(self, data) -> dict[str, float]:
+        """Measurements of this model on `data` (a GanData, e.g. its held-out items), logged
+        with each sample export."""
+        return {}
+
+    def code_names(self) -> list[str]:
+        """Names of the latent codes `traversal` can vary ([] without codes)."""
+        return []
+
+    def traversal(self, code: str, rows: int, steps: int, device: torch.device,
+                  generator: torch.Generator | None = None) -> torch.Tensor:
+        raise ConfigError(f"traverse= needs a model with latent codes (model=infogan); model "
+                          f"{type(self).__name__} has none")
