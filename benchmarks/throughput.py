@@ -30,12 +30,13 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from gancli.config import validate
 from gancli.data import build_dataset
+from gancli.devices import resolve_device
 from gancli.losses import build_loss
 from gancli.models import build_model
-from gancli.training.loop import resolve_device, train
+from gancli.training.loop import train
 from gancli.training.optimizers import build_optimizer
 from gancli.training.speed import autocast_dtype, enabled
-from gancli.training.step import StepOptions, TrainStep
+from gancli.training.step import StepContext, StepOptions
 
 
 @dataclass(frozen=True)
@@ -156,16 +157,16 @@ def ours_images_per_s(cfg) -> float:
 def flops_per_iteration(cfg, device: torch.device) -> int:
     data = build_dataset(cfg.dataset)
     gan = build_model(cfg.model, data.info).to(device)
-    opt_g = build_optimizer(cfg.optimizer, gan.G.parameters(), "g")
-    opt_d = build_optimizer(cfg.optimizer, gan.D.parameters(), "d")
+    optimizers = {name: build_optimizer(cfg.optimizer, params, name)
+                  for name, params in gan.param_groups().items()}
     t = cfg.train
-    step = TrainStep(gan, build_loss(cfg.loss), opt_g, opt_d, StepOptions(
+    ctx = StepContext(build_loss(cfg.loss), optimizers, StepOptions(
         n_critic=t.n_critic, batch_size=t.batch_size, reuse_fake=t.reuse_fake,
         freeze_d=device.type == "cuda",
         amp_dtype=autocast_dtype(t.precision, device),
         channels_last=enabled(t.channels_last, device)), device)
     with FlopCounterMode(display=False) as counter:
-        step(data.batches(data.sampler(t.batch_size, 0), device), 1)
+        gan.train_step(ctx, data.batches(data.sampler(t.batch_size, 0), device), 1, None)
     return counter.get_total_flops()
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from omegaconf import OmegaConf
 
-from gancli.config import group_options
+from gancli.config import check_renamed, group_options
 from gancli.errors import ConfigError, GanError
 
 USAGE = """usage: gan COMMAND [key=value ...] [--debug]
@@ -46,9 +46,11 @@ def _fail(message: str) -> None:
 
 
 def check_group_choices(overrides: list[str]) -> None:
-    """Catch `model=nope` before Hydra does, so the error is one line listing the choices."""
+    """Catch `model=nope` (and renamed keys) before Hydra does, so the error is one line
+    listing the choices (naming the new key)."""
     for arg in overrides:
         key, sep, value = arg.partition("=")
+        check_renamed(key)
         key = key.lstrip("+")  # +experiment=<name> adds a recipe
         if not sep or key not in (*CHECKED_GROUPS, "experiment") or "(" in value:  # skip sweeps
             continue

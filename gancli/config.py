@@ -50,8 +50,7 @@ class EMAConfig:
             raise ConfigError("set only one of train.ema.decay and train.ema.half_life")
         if self.decay is not None and not 0 <= self.decay < 1:
             raise ConfigError(f"train.ema.decay must be in [0, 1), got {self.decay}")
-        if self.half_life is not None and self.half_life <= 0:
-            raise ConfigError(f"train.ema.half_life must be > 0 images, got {self.half_life}")
+        require_positive("train.ema.half_life", self.half_life, " images")
         if self.start < 0:
             raise ConfigError(f"train.ema.start must be >= 0, got {self.start}")
 
@@ -78,8 +77,7 @@ class DeviceConfig:
     threads: int | None = None  # CPU threads for torch; None keeps torch's default
 
     def __post_init__(self):
-        if self.threads is not None and self.threads <= 0:
-            raise ConfigError(f"device.threads must be > 0, got {self.threads}")
+        require_positive("device.threads", self.threads)
 
 
 class NanPolicy(Enum):
@@ -130,12 +128,10 @@ class TrainConfig:
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",
                     "log_every", "num_samples"):
-            _require_positive(f"train.{key}", getattr(self, key))
+            require_positive(f"train.{key}", getattr(self, key))
         for key in ("num_workers", "keep_last"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"train.{key} must be >= 0, got {getattr(self, key)}")
-        if self.eval_every < 0:
-            raise ConfigError(f"train.eval_every must be >= 0 (0 is off), got {self.eval_every}")
+            require_non_negative(f"train.{key}", getattr(self, key))
+        require_non_negative("train.eval_every", self.eval_every, " (0 is off)")
         if self.eval_n < 10:
             raise ConfigError(f"train.eval_n must be >= 10, got {self.eval_n}")
 
@@ -166,9 +162,16 @@ def group_options(group: str) -> list[str]:
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
-def _require_positive(key: str, value: int | float) -> None:
-    if value <= 0:
-        raise ConfigError(f"{key} must be > 0, got {value}")
+def require_positive(key: str, value: int | float | None, unit: str = "") -> None:
+    """The one check of every setting that must be > 0 (None passes: 'not set')."""
+    if value is not None and value <= 0:
+        raise ConfigError(f"{key} must be > 0{unit}, got {value}")
+
+
+def require_non_negative(key: str, value: int | float | None, note: str = "") -> None:
+    """The one check of every setting that must be >= 0 (None passes: 'not set')."""
+    if value is not None and value < 0:
+        raise ConfigError(f"{key} must be >= 0{note}, got {value}")
 
 
 def _describe(err: OmegaConfBaseException, prefix: str) -> str:
@@ -187,9 +190,28 @@ def _typed(schema: type, block: Any, prefix: str) -> Any:
         raise ConfigError(_describe(err, prefix)) from err
 
 
+# Keys whose spelling changed (the same idea is spelled the same way in every group): an old
+# one, in a YAML file or an override, fails in one line naming the new key.
+RENAMED = {
+    "model.hidden_g": "model.width_g",
+    "model.hidden_d": "model.width_d",
+    "model.d.spectral_norm": "model.spectral_norm_d",
+    "model.d": "model.spectral_norm_d",
+}
+
+
+def check_renamed(key: str) -> None:
+    key = key.lstrip("+~")
+    if key in RENAMED:
+        raise ConfigError(f"{key} was renamed: use {RENAMED[key]}")
+
+
 def validate(cfg: DictConfig | dict) -> Config:
     """Check every value of a composed config; return it as typed dataclasses."""
     cfg = OmegaConf.create(cfg) if isinstance(cfg, dict) else cfg
+    for group in GROUPS:
+        for key in cfg.get(group) or {}:
+            check_renamed(f"{group}.{key}")
     top = {k: v for k, v in cfg.items() if k not in GROUPS and k != "hydra"}
     typed: Config = _typed(Config, top, "")
     for group, registry in GROUPS.items():

@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gancli.config import require_positive
 from gancli.devices import resolve_device
 from gancli.errors import ConfigError
 from gancli.images import image_grid, render, save_png, to_uint8
@@ -36,8 +37,7 @@ class SampleArgs:
 
     def __post_init__(self):
         for key in ("n", "rows", "batch_size", "steps"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+            require_positive(key, getattr(self, key))
         if self.interpolate < 0 or self.interpolate == 1:
             raise ConfigError(f"interpolate must be 0 (off) or >= 2, got {self.interpolate}")
 

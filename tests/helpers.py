@@ -30,6 +30,22 @@ TINY = [
 ]
 
 
+def network(state: dict, name: str) -> dict:
+    """One network's weights (e.g. "G") out of a checkpoint's family state_dict."""
+    return {k[len(name) + 1:]: v for k, v in state["model"].items() if k.startswith(name + ".")}
+
+
+def adversarial_step(gan, loss, opt_g, opt_d, options, device=None):
+    """`step(batches, step, stats=None)`: one GAN iteration, as the loop runs it."""
+    import torch
+
+    from gancli.training.step import StepContext
+
+    ctx = StepContext(loss, {"d": opt_d, "g": opt_g}, options, device or torch.device("cpu"),
+                      gan.group_names)
+    return lambda batches, step, stats=None: gan.train_step(ctx, batches, step, stats)
+
+
 def compose_config(overrides: list[str] | None = None) -> Config:
     """The typed config `gan train <overrides>` would run with."""
     with initialize_config_module(config_module="gancli.conf", version_base="1.3"):

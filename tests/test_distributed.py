@@ -25,8 +25,8 @@ from tests.helpers import REPO, TINY, compose_config, run_gan
 # over its slice is exactly its share of the global-batch loss and DDP's gradient average
 # equals the one-process gradient. With BatchNorm, per-rank batch statistics would differ from
 # global ones (unless train.sync_batchnorm=true, which needs GPUs).
-MLP = ["dataset=grid25", "dataset.size=4096", "model=mlp", "model.hidden_g=32",
-       "model.hidden_d=32", "model.layers_g=2", "model.layers_d=2", "device=cpu",
+MLP = ["dataset=grid25", "dataset.size=4096", "model=mlp", "model.width_g=32",
+       "model.width_d=32", "model.layers_g=2", "model.layers_d=2", "device=cpu",
        "train.steps=6", "train.batch_size=64", "train.log_every=2", "train.sample_every=3",
        "train.ckpt_every=3", "train.num_samples=16"]
 ONE_THREAD = {"OMP_NUM_THREADS": "1"}  # what torchrun gives each rank; also faster here
@@ -83,7 +83,7 @@ def test_two_ranks_match_one_process_and_each_other(tmp_path, one_process):
         assert all(torch.equal(rank0[net][k], rank1[net][k]) for k in rank0[net])
     # the checkpoint holds the unwrapped modules (no DDP "module." prefix) = rank 0's weights
     ddp_ckpt = load_checkpoint(run)
-    assert all(torch.equal(ddp_ckpt["G"][k], rank0["G"][k]) for k in rank0["G"])
+    assert all(torch.equal(ddp_ckpt["model"][k], rank0["model"][k]) for k in rank0["model"])
     # and equals one process trained on the same global batches, within float tolerance
     assert_close(ddp_ckpt, load_checkpoint(one_process))
     assert torch.equal(ddp_ckpt["noise_rng"], load_checkpoint(one_process)["noise_rng"])

@@ -9,13 +9,9 @@ import pytest
 from gancli.training.loop import train
 from gancli.training.snapshot import read
 from tests.golden.record import GOLDEN, RUNS, digests
-from tests.helpers import compose_config
+from tests.helpers import compose_config, network
 
 GOLDEN_DIGESTS = json.loads(GOLDEN.read_text())
-
-
-def _network(model_state: dict, prefix: str) -> dict:
-    return {k[len(prefix) + 1:]: v for k, v in model_state.items() if k.startswith(prefix + ".")}
 
 
 @pytest.mark.parametrize("name", sorted(RUNS))
@@ -24,7 +20,7 @@ def test_refactored_core_trains_the_golden_weights(tmp_path, name):
     state = read(tmp_path)
     golden = GOLDEN_DIGESTS[name]
     assert state["step"] == golden["step"]
-    assert digests(_network(state["model"], "G")) == golden["G"]
-    assert digests(_network(state["model"], "D")) == golden["D"]
+    assert digests(network(state, "G")) == golden["G"]
+    assert digests(network(state, "D")) == golden["D"]
     if "g_ema" in golden:
         assert digests(state["ema"]) == golden["g_ema"]

@@ -14,8 +14,8 @@ from gancli.errors import ConfigError
 from gancli.models import build_model
 from gancli.models.base import Judged
 from gancli.models.conditioning import ConditionalBatchNorm
-from gancli.training.step import StepOptions, TrainStep
-from tests.helpers import compose_config
+from gancli.training.step import StepOptions
+from tests.helpers import adversarial_step, compose_config
 
 MNIST = DataInfo("mnist5k", "image", (1, 28, 28), 10)
 CIFAR = DataInfo("cifar10", "image", (3, 32, 32), 10)
@@ -32,7 +32,7 @@ def _build(model: str, info: DataInfo = MNIST, extra: list[str] | None = None):
 
 @pytest.mark.parametrize("arch", ["dcgan", "resnet", "mlp"])
 def test_every_backbone_discriminator_splits_into_features_and_score(arch):
-    cfg = compose_config([f"model={arch}", "model.hidden_d=8" if arch == "mlp"
+    cfg = compose_config([f"model={arch}", "model.width_d=8" if arch == "mlp"
                           else "model.width_d=8"])
     D = build_model(cfg.model, CIFAR).D.eval()
     x = torch.randn(3, 3, 32, 32)
@@ -129,8 +129,7 @@ def _judged(gan, n=6, real_y=None):
     y = torch.arange(n) % 10 if real_y is None else real_y
     y_fake, z = gan.sample_labels(n, device), gan.sample_latent(n, device)
     fake = gan.generate(z, y_fake)
-    return (Judged(real, y, gan.discriminate(real, y)),
-            Judged(fake, y_fake, gan.discriminate(fake, y_fake), z))
+    return gan.judged(real, y), gan.judged(fake, y_fake, z)
 
 
 def test_acgan_terms_are_weighted_cross_entropies_of_the_class_head():
@@ -155,7 +154,7 @@ def test_acgan_terms_are_weighted_cross_entropies_of_the_class_head():
 def test_heads_are_recomputed_when_a_score_carries_none():
     gan = _build("acgan").eval()
     real, fake = _judged(gan)
-    plain = Judged(fake.x, fake.y, fake.score.detach().clone(), fake.z)  # no heads on it
+    plain = Judged(fake.x, fake.y, fake.score.detach().clone(), fake.z)  # judged without heads
     assert torch.allclose(gan.g_extra_loss(plain)["g_class"], gan.g_extra_loss(fake)["g_class"])
 
 
@@ -223,8 +222,8 @@ def test_traversal_needs_codes():
 def test_sgan_score_is_the_real_probability_of_a_k_plus_one_softmax():
     gan = _build("sgan").eval()
     x = torch.randn(5, 1, 28, 28)
-    score = gan.discriminate(x)
-    logits = score.heads["classes"]
+    score, heads = gan.judge(x)
+    logits = heads["classes"]
     # softmax over [l_1..l_K, 0]: P(real) = 1 - P(class K+1), and loss=gan sees sigmoid(score)
     k_plus_one = torch.softmax(torch.cat([logits, torch.zeros(5, 1)], dim=1), dim=1)
     assert torch.allclose(torch.sigmoid(score), 1 - k_plus_one[:, -1], atol=1e-6)
@@ -269,8 +268,7 @@ def test_the_step_adds_and_logs_the_extra_terms_and_weighs_the_adversarial_one()
     real, y = torch.rand(8, 1, 28, 28) * 2 - 1, torch.tensor([0, 1, -1, -1, 2, -1, -1, 3])
     opt_d = torch.optim.SGD(gan.D.parameters(), lr=0.0)
     opt_g = torch.optim.SGD(gan.G.parameters(), lr=0.0)
-    step = TrainStep(gan, _ConstantLoss(), opt_g, opt_d, StepOptions(batch_size=8),
-                     torch.device("cpu"))
+    step = adversarial_step(gan, _ConstantLoss(), opt_g, opt_d, StepOptions(batch_size=8))
     stats = {}
     step(itertools.repeat((real, y)), 1, stats)
     assert stats["d_supervised"] > 0 and stats["d_loss"] == 0

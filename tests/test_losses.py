@@ -11,7 +11,7 @@ from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.losses import build_loss
 from gancli.models.base import GAN
-from tests.helpers import compose_config
+from tests.helpers import REPO, compose_config
 
 REAL = torch.tensor([1.0, -2.0])  # raw D scores of two real samples
 FAKE = torch.tensor([0.5, -1.0])  # and of two generated ones
@@ -123,20 +123,25 @@ def test_wgan_clips_every_critic_weight():
     assert gan.D.weight.tolist() == [[3.0, -4.0]]
 
 
-def test_loss_files_pick_the_papers_settings():
+def test_loss_files_set_only_loss_keys_and_recipes_pick_the_papers_settings():
+    from gancli.config import group_options
+
+    for name in group_options("loss"):  # a loss file is a loss block, nothing global
+        text = (REPO / "conf" / "loss" / f"{name}.yaml").read_text()
+        assert "@package _global_" not in text and "train:" not in text, name
     wgan = compose_config(["loss=wgan"])
+    assert (wgan.loss.clip, wgan.optimizer.name, wgan.train.n_critic) == (0.01, "adam", 1)
+    wgan = compose_config(["+experiment=wgan"])
     assert (wgan.optimizer.name, wgan.optimizer.lr, wgan.train.n_critic) == ("rmsprop", 5e-5, 5)
-    assert wgan.loss.clip == 0.01
-    gp = compose_config(["loss=wgan-gp"])
-    assert (gp.loss.gp, gp.train.n_critic, gp.optimizer.name) == (10.0, 5, "adam")
-    gan = compose_config(["loss=gan"])
-    assert (gan.train.n_critic, gan.optimizer.name) == (1, "adam")
+    gp = compose_config(["+experiment=wgan_gp"])
+    assert (gp.loss.name, gp.loss.gp, gp.train.n_critic, gp.optimizer.name) == (
+        "wgan-gp", 10.0, 5, "adam")
 
 
-def test_command_line_overrides_win_over_loss_files():
-    cfg = compose_config(["loss=wgan", "optimizer=adam", "train.n_critic=2"])
+def test_command_line_overrides_win_over_recipes():
+    cfg = compose_config(["+experiment=wgan", "optimizer=adam", "train.n_critic=2"])
     assert (cfg.optimizer.name, cfg.train.n_critic) == ("adam", 2)
-    cfg = compose_config(["train.n_critic=3", "loss=wgan-gp", "loss.gp=1"])
+    cfg = compose_config(["train.n_critic=3", "+experiment=wgan_gp", "loss.gp=1"])
     assert (cfg.train.n_critic, cfg.loss.gp) == (3, 1.0)
 
 

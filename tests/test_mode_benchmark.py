@@ -15,7 +15,7 @@ def test_benchmark_prints_mean_and_std_next_to_pacgan(tmp_path):
     result = subprocess.run(
         [sys.executable, str(REPO / "benchmarks" / "mode_coverage.py"), "--datasets", "ring8",
          "--seeds", "2", "--samples", "300", "--extra", SHORT, "--keep", str(tmp_path),
-         "--method", "plain gan", "model=mlp loss=gan model.hidden_g=16 model.hidden_d=16"],
+         "--method", "plain gan", "model=mlp loss=gan model.width_g=16 model.width_d=16"],
         capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ring8")]

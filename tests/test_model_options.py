@@ -1,4 +1,4 @@
-"""The options every architecture shares (model.init, model.pack, model.d.spectral_norm) take
+"""The options every architecture shares (model.init, model.pack, model.spectral_norm_d) take
 effect on mlp, dcgan and resnet alike. Networks here have random weights: these test wiring."""
 
 import math
@@ -14,7 +14,7 @@ from tests.helpers import compose_config
 
 CPU = torch.device("cpu")
 TINY_MODEL = {
-    "mlp": ["model=mlp", "model.hidden_g=32", "model.hidden_d=32", "model.layers_g=2",
+    "mlp": ["model=mlp", "model.width_g=32", "model.width_d=32", "model.layers_g=2",
             "model.layers_d=2"],
     "dcgan": ["model=dcgan", "model.width_g=8", "model.width_d=8"],
     "resnet": ["model=resnet", "model.width_g=8", "model.width_d=8"],
@@ -40,7 +40,7 @@ def _sigma(layer: nn.Module) -> float:
 
 @pytest.mark.parametrize("arch", list(TINY_MODEL))
 def test_spectral_norm_bounds_every_discriminator_layer(arch):
-    gan = _model(arch, "model.d.spectral_norm=true")
+    gan = _model(arch, "model.spectral_norm_d=true")
     layers = _weighted(gan.D)
     assert layers and all(hasattr(m, "parametrizations") for m in layers)
     assert not any(hasattr(m, "parametrizations") for m in _weighted(gan.G))
@@ -121,13 +121,13 @@ def test_each_init_scheme_takes_effect_on_every_architecture(arch, scheme):
 
 
 def test_init_applies_to_the_weights_spectral_norm_wraps():
-    gan = _model("dcgan", "model.init=dcgan", "model.d.spectral_norm=true")
+    gan = _model("dcgan", "model.init=dcgan", "model.spectral_norm_d=true")
     big = max(_weighted(gan.D), key=lambda m: m.weight.numel())
     assert big.parametrizations.weight.original.std().item() == pytest.approx(0.02, rel=0.1)
 
 
 def test_sample_checkpoint_roundtrip_keeps_spectral_norm_and_packing():
-    cfg = compose_config([*TINY_MODEL["resnet"], "model.d.spectral_norm=true", "model.pack=2"])
+    cfg = compose_config([*TINY_MODEL["resnet"], "model.spectral_norm_d=true", "model.pack=2"])
     a, b = build_model(cfg.model, IMAGES), build_model(cfg.model, IMAGES)
     b.D.load_state_dict(a.D.state_dict())  # same keys: SN's parametrization is part of the model
     a.eval(), b.eval()

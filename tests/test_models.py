@@ -43,7 +43,7 @@ def test_dcgan_rejects_points():
 @pytest.mark.parametrize("info", [DataInfo("r", "points", (2,)),
                                   DataInfo("d", "image", (1, 8, 8))])
 def test_mlp_shapes(info):
-    gan = _model(info, "model=mlp", "model.hidden_g=16", "model.hidden_d=16")
+    gan = _model(info, "model=mlp", "model.width_g=16", "model.width_d=16")
     x = gan.generate(gan.sample_latent(7, torch.device("cpu")))
     assert x.shape == (7, *info.shape)
     assert gan.discriminate(x).shape == (7,)

@@ -19,11 +19,11 @@ from gancli.training.ema import EMA, EMAConfig
 from gancli.training.loop import train
 from gancli.training.optimizers import build_optimizer
 from gancli.training.schedules import build_schedule
-from gancli.training.step import StepOptions, TrainStep, grad_norm
-from tests.helpers import compose_config
+from gancli.training.step import StepOptions, grad_norm
+from tests.helpers import adversarial_step, compose_config, network
 
 MLP_IMAGES = ["device=cpu", "device.threads=1", "dataset=digits", "model=mlp",
-              "model.hidden_g=16", "model.hidden_d=16", "model.layers_g=1", "model.layers_d=1",
+              "model.width_g=16", "model.width_d=16", "model.layers_g=1", "model.layers_d=1",
               "train.batch_size=8", "train.num_samples=4", "train.log_every=1"]
 
 
@@ -72,7 +72,7 @@ def test_training_logs_the_decaying_learning_rate(tmp_path):
     assert [round(json.loads(x)["lr_g"], 6) for x in lines] == [
         1e-3, 7.5e-4, 5e-4, 2.5e-4]
     state = load_checkpoint(tmp_path)
-    assert state["sched_g"]["last_epoch"] == 4 and state["sched_d"]["last_epoch"] == 4
+    assert state["schedules"]["g"]["last_epoch"] == 4 == state["schedules"]["d"]["last_epoch"]
 
 
 def test_gradient_norm_clipping_limits_both_networks():
@@ -84,13 +84,12 @@ def test_gradient_norm_clipping_limits_both_networks():
     opt_g = torch.optim.SGD(gan.G.parameters(), lr=0.0)
     real = torch.rand(8, 1, 8, 8) * 2 - 1
     stats = {}
-    step = TrainStep(gan, loss, opt_g, opt_d,
-                     StepOptions(batch_size=8, max_grad_norm=1e-3, freeze_d=True),
-                     torch.device("cpu"))
+    step = adversarial_step(gan, loss, opt_g, opt_d,
+                            StepOptions(batch_size=8, max_grad_norm=1e-3, freeze_d=True))
     step(iter([(real, None)]), 1, stats)
     # D's update ran first; G's update computes no weight gradients for D (freeze_d)
-    assert grad_norm(gan.D) == pytest.approx(1e-3, rel=1e-3)
-    assert grad_norm(gan.G) == pytest.approx(1e-3, rel=1e-3)
+    assert grad_norm(list(gan.D.parameters())) == pytest.approx(1e-3, rel=1e-3)
+    assert grad_norm(list(gan.G.parameters())) == pytest.approx(1e-3, rel=1e-3)
     assert stats["grad_norm_d"] > 1e-3 and stats["grad_norm_g"] > 1e-3  # logged before clipping
 
 
@@ -137,14 +136,15 @@ def test_ema_generator_is_checkpointed_sampled_and_drawn_in_grids(tmp_path):
                           "train.ckpt_every=6", "optimizer.lr=1e-2", "train.ema.decay=0.9"])
     train(cfg, tmp_path)
     state = load_checkpoint(tmp_path)
-    assert state["g_ema"] is not None
-    assert any(not torch.equal(state["g_ema"][k], state["G"][k]) for k in state["G"])
+    G = network(state, "G")
+    assert state["ema"] is not None
+    assert any(not torch.equal(state["ema"][k], G[k]) for k in G)
     cpu = torch.device("cpu")
     ema_gan, _ = load_gan(tmp_path, cpu, ema=True)
     raw_gan, _ = load_gan(tmp_path, cpu, ema=False)
     for key, value in ema_gan.G.state_dict().items():
-        assert torch.equal(value, state["g_ema"][key])
-        assert torch.equal(raw_gan.G.state_dict()[key], state["G"][key])
+        assert torch.equal(value, state["ema"][key])
+        assert torch.equal(raw_gan.G.state_dict()[key], G[key])
     # the run's sample grid shows the EMA generator on the fixed noise, not G
     def pixels(path):
         return np.asarray(Image.open(path))
@@ -161,4 +161,4 @@ def test_no_ema_by_default(tmp_path):
     cfg = compose_config([*MLP_IMAGES, "train.steps=2", "train.sample_every=2",
                           "train.ckpt_every=2"])
     train(cfg, tmp_path)
-    assert load_checkpoint(tmp_path)["g_ema"] is None
+    assert load_checkpoint(tmp_path)["ema"] is None

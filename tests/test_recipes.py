@@ -16,7 +16,7 @@ def test_every_recipe_composes_and_validates():
 def test_sngan_cifar10_has_mimicrys_settings():
     cfg = compose_config(["+experiment=sngan_cifar10"])
     assert (cfg.dataset.name, cfg.model.name, cfg.loss.name) == ("cifar10", "resnet", "hinge")
-    assert cfg.model.d.spectral_norm and (cfg.model.width_g, cfg.model.width_d) == (256, 128)
+    assert cfg.model.spectral_norm_d and (cfg.model.width_g, cfg.model.width_d) == (256, 128)
     o = cfg.optimizer
     assert (o.name, o.lr, o.betas, o.schedule.value) == ("adam", 2e-4, [0.0, 0.9], "linear")
     t = cfg.train
@@ -26,7 +26,7 @@ def test_sngan_cifar10_has_mimicrys_settings():
 def test_wgan_gp_cifar10_has_the_papers_settings():
     cfg = compose_config(["+experiment=wgan_gp_cifar10"])
     assert (cfg.loss.name, cfg.loss.gp, cfg.train.n_critic) == ("wgan-gp", 10.0, 5)
-    assert (cfg.model.name, cfg.model.width_g, cfg.model.d.spectral_norm) == ("resnet", 128, False)
+    assert (cfg.model.name, cfg.model.width_g, cfg.model.spectral_norm_d) == ("resnet", 128, False)
     assert (cfg.optimizer.betas, cfg.optimizer.schedule.value) == ([0.0, 0.9], "linear")
 
 

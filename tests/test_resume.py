@@ -16,13 +16,13 @@ from gancli.training.loop import train
 from tests.helpers import compose_config, run_gan
 
 # A small MLP on the 2D ring: fast enough for hundreds of steps in a test.
-RING = ["dataset=ring8", "dataset.size=4096", "model=mlp", "model.hidden_g=32",
-        "model.hidden_d=32", "model.layers_g=2", "model.layers_d=2", "device=cpu",
+RING = ["dataset=ring8", "dataset.size=4096", "model=mlp", "model.width_g=32",
+        "model.width_d=32", "model.layers_g=2", "model.layers_d=2", "device=cpu",
         "train.batch_size=64", "train.log_every=10", "train.sample_every=1000"]
 
 
 def _same_weights(a: dict, b: dict) -> bool:
-    return all(torch.equal(a[net][k], b[net][k]) for net in ("G", "D") for k in a[net])
+    return all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
 def test_n_steps_then_resume_to_2n_is_bit_identical_to_2n(tmp_path):
@@ -38,8 +38,9 @@ def test_n_steps_then_resume_to_2n_is_bit_identical_to_2n(tmp_path):
     a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "resumed")
     assert a["step"] == b["step"] == 60
     assert _same_weights(a, b)
-    assert all(torch.equal(x, y) for x, y in zip(a["opt_g"]["state"][0].values(),
-                                                 b["opt_g"]["state"][0].values(), strict=True))
+    assert all(torch.equal(x, y) for x, y in zip(a["optimizers"]["g"]["state"][0].values(),
+                                                 b["optimizers"]["g"]["state"][0].values(),
+                                                 strict=True))
     # the metrics log carries on: each step once, in order
     steps = [int(line.split(",")[0].split(":")[1])
              for line in (tmp_path / "resumed" / "metrics.jsonl").read_text().splitlines()]
@@ -163,10 +164,10 @@ def test_checkpoint_that_does_not_match_its_model_config(tmp_path, tiny_run):
 
 def test_resume_with_a_conflicting_config_is_refused(tmp_path):
     train(compose_config([*RING, "train.steps=10", "train.ckpt_every=10"]), tmp_path / "run")
-    out = run_gan("train", *RING, "train.steps=20", "model.hidden_g=64", "resume=run",
+    out = run_gan("train", *RING, "train.steps=20", "model.width_g=64", "resume=run",
                   cwd=tmp_path)
     assert out.returncode == 1 and "Traceback" not in out.stderr
-    assert "config conflicts" in out.stderr and "model.hidden_g=64 (was 32)" in out.stderr
+    assert "config conflicts" in out.stderr and "model.width_g=64 (was 32)" in out.stderr
 
 
 def test_unwritable_output_directory(tmp_path):
@@ -209,7 +210,7 @@ def test_nan_stops_naming_step_and_network(tmp_path):
     # the last checkpoint on disk holds finite weights
     if (tmp_path / "checkpoints" / "last.pt").exists():
         state = load_checkpoint(tmp_path)
-        assert all(torch.isfinite(v).all() for v in state["G"].values())
+        assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
 def test_nan_policy_skip_drops_updates_and_counts_them(tmp_path, monkeypatch):
@@ -229,7 +230,7 @@ def test_nan_policy_skip_drops_updates_and_counts_them(tmp_path, monkeypatch):
     train(cfg, tmp_path)
     state = load_checkpoint(tmp_path)
     assert state["skipped"] == 10
-    assert all(torch.isfinite(v).all() for v in state["G"].values())
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
 def test_first_signal_requests_a_stop_second_ctrl_c_exits_at_once():

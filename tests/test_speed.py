@@ -31,7 +31,7 @@ def test_mixed_precision_trains_every_loss_with_finite_values(tmp_path, precisio
     assert len(records) == 6
     assert all(torch.isfinite(torch.tensor([r["d_loss"], r["g_loss"]])).all() for r in records)
     state = load_checkpoint(tmp_path)
-    scaler = state["train_step"]["scaler_d"]
+    scaler = state["update"]["scalers"]["d"]
     assert (scaler.get("scale") is not None) == (precision == "fp16")  # scaler only for fp16
 
 

@@ -12,8 +12,8 @@ from gancli.models import build_model
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import train
 from gancli.training.optimizers import build_optimizer
-from gancli.training.step import StepOptions, TrainStep
-from tests.helpers import TINY, compose_config, run_gan
+from gancli.training.step import StepOptions
+from tests.helpers import TINY, adversarial_step, compose_config, run_gan
 
 
 def _one_iteration_setup(**options):
@@ -23,8 +23,7 @@ def _one_iteration_setup(**options):
     loss = build_loss(cfg.loss)
     opt_g = build_optimizer(cfg.optimizer, gan.G.parameters(), "g")
     opt_d = build_optimizer(cfg.optimizer, gan.D.parameters(), "d")
-    step = TrainStep(gan, loss, opt_g, opt_d, StepOptions(batch_size=16, **options),
-                     torch.device("cpu"))
+    step = adversarial_step(gan, loss, opt_g, opt_d, StepOptions(batch_size=16, **options))
     return gan, step, data.batches(data.sampler(16, 0), torch.device("cpu"))
 
 
@@ -64,8 +63,7 @@ def test_training_is_reproducible_from_the_seed(tmp_path):
     train(cfg, tmp_path / "b")
     a = load_checkpoint(tmp_path / "a")
     b = load_checkpoint(tmp_path / "b")
-    assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])
-    assert all(torch.equal(a["D"][k], b["D"][k]) for k in a["D"])
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
 def test_gan_train_leaves_the_documented_run_directory(tmp_path):

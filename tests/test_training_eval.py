@@ -55,7 +55,7 @@ def test_evaluation_does_not_change_the_training_trajectory(tmp_path):
     train(compose_config(TINY), tmp_path / "plain")
     train(compose_config(EVAL), tmp_path / "evaluated")
     a, b = load_checkpoint(tmp_path / "plain"), load_checkpoint(tmp_path / "evaluated")
-    assert all(torch.equal(a["G"][k], b["G"][k]) for k in a["G"])
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 
 
 def test_metric_that_is_not_evaluated_is_refused_before_training(tmp_path):
@@ -87,7 +87,7 @@ def test_the_score_of_best_pt_is_what_gan_eval_gives_for_it(tmp_path):
     # with an EMA generator: the EMA copy is what is evaluated and what gan eval samples
     returned = train(compose_config([*EVAL, "train.ema.decay=0.5"]), tmp_path / "run")
     best = tmp_path / "run" / "checkpoints" / "best.pt"
-    assert load_checkpoint(best)["g_ema"] is not None
+    assert load_checkpoint(best)["ema"] is not None
     from gancli.metrics.evaluate import EvalArgs, run_eval
 
     result = run_eval(EvalArgs(ckpt=str(best), extractor="mnist", n=64, seed=0, device="cpu",

@@ -11,7 +11,7 @@ from tests.helpers import compose_config
 
 LOSSES = ["gan", "wgan", "wgan-gp", "lsgan", "hinge"]
 TINY_MODEL = {
-    "mlp": ["model=mlp", "model.hidden_g=16", "model.hidden_d=16", "model.layers_g=1",
+    "mlp": ["model=mlp", "model.width_g=16", "model.width_d=16", "model.layers_g=1",
             "model.layers_d=1"],
     "dcgan": ["model=dcgan", "model.width_g=4", "model.width_d=4"],
     "resnet": ["model=resnet", "model.width_g=4", "model.width_d=4"],
@@ -44,8 +44,8 @@ def test_every_loss_trains_with_every_architecture(tmp_path, loss, arch):
     ("mlp", "gan", ["loss.gp=10"], True),
     ("dcgan", "lsgan", ["loss.r1=1"], True),
     ("resnet", "hinge", ["loss.r1=1", "loss.gp=1", "loss.reg_every=2"], False),
-    ("resnet", "wgan-gp", ["model.d.spectral_norm=true", "model.pack=2"], True),
-    ("dcgan", "gan", ["model.d.spectral_norm=true", "model.pack=4", "train.ema.decay=0.9",
+    ("resnet", "wgan-gp", ["model.spectral_norm_d=true", "model.pack=2"], True),
+    ("dcgan", "gan", ["model.spectral_norm_d=true", "model.pack=4", "train.ema.decay=0.9",
                       "optimizer.schedule=linear", "optimizer.max_grad_norm=1"], False),
 ])
 def test_regularisers_and_stabilisers_train(tmp_path, arch, loss, extra, penalised):

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
+from gancli.config import require_non_negative
 from gancli.errors import ConfigError
 from gancli.losses.penalties import gradient_penalty, r1_penalty
 
@@ -22,8 +23,7 @@ class RegularizerConfig:
 
     def __post_init__(self):
         for key in ("gp", "r1"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"loss.{key} must be >= 0, got {getattr(self, key)}")
+            require_non_negative(f"loss.{key}", getattr(self, key))
         if self.reg_every < 1:
             raise ConfigError(f"loss.reg_every must be >= 1, got {self.reg_every}")
 

@@ -2,12 +2,10 @@
 which needs D to be 1-Lipschitz.
 
 - `wgan` (Arjovsky et al. 2017) keeps D Lipschitz by clipping every weight to [-clip, clip]
-  after each update, and trains with RMSProp (lr 5e-5) and 5 critic steps per G step.
+  after each update; the paper trains it with RMSProp (lr 5e-5) and 5 critic steps per G step:
+  `+experiment=wgan`.
 - `wgan-gp` (Gulrajani et al. 2017) replaces clipping with a gradient penalty of weight 10
-  (`loss.gp`), again with 5 critic steps.
-
-Those defaults for other groups come from the loss's YAML file; any override on the command
-line still wins (`loss=wgan optimizer=adam`).
+  (`loss.gp`), again with 5 critic steps: `+experiment=wgan_gp`.
 """
 
 from __future__ import annotations

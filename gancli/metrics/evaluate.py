@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gancli.config import require_positive
 from gancli.errors import ConfigError, GanError
 from gancli.metrics import cache
 from gancli.metrics.extractors import Extractor, ExtractorName, build_extractor, extract
@@ -77,8 +78,7 @@ class EvalArgs:
             raise ConfigError(f"unknown metric {unknown[0]}; choose from --"
                               + " --".join(METRICS))
         for key in ("n", "batch_size", "kid_subsets", "kid_subset_size", "is_splits", "pr_k"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
+            require_positive(key, getattr(self, key))
         if self.ckpt and self.fake:
             raise ConfigError("give ckpt= or fake=, not both")
         if self.fake and not self.real and not self.fake.endswith(".pt"):

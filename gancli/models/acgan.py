@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from gancli.config import require_non_negative
 from gancli.data.base import DataInfo
-from gancli.errors import ConfigError
 from gancli.losses.auxiliary import class_loss
 from gancli.models.backbone import ClassifierDiscriminator, finish_heads
 from gancli.models.conditioning import (
@@ -33,8 +33,7 @@ class ACGANConfig(ConditionalOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        if self.class_weight < 0:
-            raise ConfigError(f"model.class_weight must be >= 0, got {self.class_weight}")
+        require_non_negative("model.class_weight", self.class_weight)
 
 
 class ACGAN(ConditionalGAN):

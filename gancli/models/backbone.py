@@ -4,7 +4,7 @@ that use labels or codes (cgan, acgan, infogan, sgan).
 Those families build a backbone G and D with the backbone's own builder, then wrap them: G gets
 the labels or codes as extra inputs, D gets heads on `D.features(x)` (what its last layer sees)
 beside its own score `D.score(features)`. Their configs derive from `BackboneOptions`, so
-`model.arch`, `model.z_dim`, `model.width_g/width_d`, `model.init` and `model.d.spectral_norm`
+`model.arch`, `model.z_dim`, `model.width_g/width_d`, `model.init` and `model.spectral_norm_d`
 mean the same for all four.
 """
 
@@ -17,6 +17,7 @@ import torch
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
 
+from gancli.config import require_positive
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.base import GAN
@@ -32,25 +33,20 @@ class Arch(Enum):
     mlp = "mlp"
 
 
-# model.width_g / width_d -> the backbone config's own key
-WIDTH_KEYS = {"dcgan": ("width_g", "width_d"), "resnet": ("width_g", "width_d"),
-              "mlp": ("hidden_g", "hidden_d")}
 
 
 @dataclass
 class BackboneOptions(ModelOptions):
     arch: Arch = Arch.auto
     z_dim: int | None = None  # noise dims; null: the backbone's (dcgan 100, resnet 128, mlp 64)
-    width_g: int | None = None  # dcgan/resnet width_g, mlp hidden_g; null: the backbone's default
-    width_d: int | None = None  # dcgan/resnet width_d, mlp hidden_d
+    width_g: int | None = None  # G's width; null: the backbone's default
+    width_d: int | None = None  # D's width
     init: Init | None = None  # null: the backbone's default
 
     def __post_init__(self):
         super().__post_init__()
         for key in ("z_dim", "width_g", "width_d"):
-            value = getattr(self, key)
-            if value is not None and value <= 0:
-                raise ConfigError(f"model.{key} must be > 0, got {value}")
+            require_positive(f"model.{key}", getattr(self, key))
 
 
 def require_labels(info: DataInfo, model: str) -> None:
@@ -89,10 +85,11 @@ def build_backbone(opts: BackboneOptions, info: DataInfo, extra_inputs: int = 0)
     entry = MODELS.get(arch)
     defaults = entry.config()
     z_dim = opts.z_dim or defaults.z_dim
-    changes = {"z_dim": z_dim + extra_inputs, "d": opts.d, "pack": 1}
-    for key, value in zip(WIDTH_KEYS[arch], (opts.width_g, opts.width_d), strict=True):
-        if value is not None:
-            changes[key] = value
+    changes = {"z_dim": z_dim + extra_inputs, "spectral_norm_d": opts.spectral_norm_d,
+               "pack": 1}
+    for key in ("width_g", "width_d"):
+        if getattr(opts, key) is not None:
+            changes[key] = getattr(opts, key)
     if opts.init is not None:
         changes["init"] = opts.init
     cfg = replace(defaults, **changes)
@@ -101,10 +98,10 @@ def build_backbone(opts: BackboneOptions, info: DataInfo, extra_inputs: int = 0)
 
 
 def finish_heads(heads: nn.Module, backbone: Backbone, opts: ModelOptions) -> nn.Module:
-    """New layers on D get the backbone's initialisation and, with model.d.spectral_norm,
+    """New layers on D get the backbone's initialisation and, with model.spectral_norm_d,
     spectral norm (embeddings included, as in Miyato & Koyama's projection)."""
     init_weights(heads, backbone.init)
-    if opts.d.spectral_norm:
+    if opts.spectral_norm_d:
         for layer in list(heads.modules()):
             if isinstance(layer, (*WEIGHTED_LAYERS, nn.Embedding)):
                 spectral_norm(layer)

@@ -114,7 +114,8 @@ class GAN(Family):
         z = self.sample_latent(n, device)
         return self.generate(z, y), y, z
 
-    def _judged(self, x, y, z=None) -> Judged:
+    def judged(self, x, y, z=None) -> Judged:
+        """`x` (with labels `y`, made from latents `z`) judged by D."""
         score, heads = self.judge(x, y)
         return Judged(x, y, score, z, heads)
 
@@ -135,7 +136,7 @@ class GAN(Family):
             fake, y_fake, z = self._generate_batch(real.shape[0], ctx.device)
         with ctx.autocast():
             seen_real, seen_fake = ctx.augment(real), ctx.augment(fake.detach())
-            real_j, fake_j = self._judged(seen_real, y), self._judged(seen_fake, y_fake, z)
+            real_j, fake_j = self.judged(seen_real, y), self.judged(seen_fake, y_fake, z)
             d_loss = ctx.loss.d_loss(real_j.score.float(), fake_j.score.float())
             extra = self.d_extra_loss(real_j, fake_j)
         with ctx.fp32():
@@ -160,7 +161,7 @@ class GAN(Family):
             with ctx.autocast():
                 fake, y_fake, z = generated or self._generate_batch(ctx.options.batch_size,
                                                                     ctx.device)
-                fake_j = self._judged(ctx.augment(fake), y_fake, z)
+                fake_j = self.judged(ctx.augment(fake), y_fake, z)
                 g_loss = ctx.loss.g_loss(fake_j.score.float())
                 extra = self.g_extra_loss(fake_j)
         finally:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
+from gancli.config import require_non_negative, require_positive
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.losses.auxiliary import categorical_code_loss, continuous_code_loss
@@ -49,16 +50,13 @@ class InfoGANConfig(BackboneOptions):
         super().__post_init__()
         if any(k < 2 for k in self.categorical):
             raise ConfigError(f"model.categorical sizes must be >= 2, got {self.categorical}")
-        if self.continuous < 0:
-            raise ConfigError(f"model.continuous must be >= 0, got {self.continuous}")
+        require_non_negative("model.continuous", self.continuous)
         if not self.categorical and not self.continuous:
             raise ConfigError("model infogan needs at least one code: set model.categorical "
                               "or model.continuous")
         for key in ("info_weight", "continuous_weight"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"model.{key} must be >= 0, got {getattr(self, key)}")
-        if self.q_hidden <= 0:
-            raise ConfigError(f"model.q_hidden must be > 0, got {self.q_hidden}")
+            require_non_negative(f"model.{key}", getattr(self, key))
+        require_positive("model.q_hidden", self.q_hidden)
 
 
 class QDiscriminator(nn.Module):

@@ -18,8 +18,8 @@ from gancli.registry import MODELS
 class MLPConfig(ModelOptions):
     name: str = "mlp"
     z_dim: int = 64
-    hidden_g: int = 256
-    hidden_d: int = 256
+    width_g: int = 256
+    width_d: int = 256
     layers_g: int = 3  # hidden layers
     layers_d: int = 3
     batchnorm_g: bool = False
@@ -41,7 +41,7 @@ class MLPGenerator(nn.Module):
         super().__init__()
         self.shape = info.shape
         out = math.prod(info.shape)
-        hidden = [cfg.z_dim] + [cfg.hidden_g] * cfg.layers_g
+        hidden = [cfg.z_dim] + [cfg.width_g] * cfg.layers_g
         head: list[nn.Module] = [nn.Linear(hidden[-1], out)]
         if info.kind == "image":
             head.append(nn.Tanh())  # images live in [-1, 1]; points are unbounded
@@ -54,7 +54,7 @@ class MLPGenerator(nn.Module):
 class MLPDiscriminator(nn.Module):
     def __init__(self, cfg: MLPConfig, info: DataInfo, in_features: int | None = None):
         super().__init__()
-        hidden = [in_features or math.prod(info.shape)] + [cfg.hidden_d] * cfg.layers_d
+        hidden = [in_features or math.prod(info.shape)] + [cfg.width_d] * cfg.layers_d
         self.net = nn.Sequential(*_stack(hidden, nn.LeakyReLU(0.2)), nn.Linear(hidden[-1], 1))
         self.feature_dim = hidden[-1]
 

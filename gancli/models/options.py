@@ -1,7 +1,7 @@
 """The keys every model config shares, and the one function every builder ends with.
 
 `ModelOptions` is the base dataclass of each model's config, so `model.init`, `model.pack` and
-`model.d.spectral_norm` mean the same thing for every architecture. `assemble` applies them:
+`model.spectral_norm_d` mean the same thing for every architecture. `assemble` applies them:
 it builds D for packed inputs, initialises both networks, then adds spectral norm to D. A model
 builder makes G, says how to make D for a given input shape, and calls `assemble`.
 """
@@ -9,7 +9,7 @@ builder makes G, says how to make D for a given input shape, and calls `assemble
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
@@ -23,15 +23,10 @@ WEIGHTED_LAYERS = (nn.Linear, nn.Conv2d, nn.ConvTranspose2d)
 
 
 @dataclass
-class DiscriminatorOptions:
-    spectral_norm: bool = False  # Miyato et al. 2018: every conv/linear weight divided by sigma
-
-
-@dataclass
 class ModelOptions:
     init: Init = Init.default  # weight initialisation of G and D; see gancli/models/init.py
     pack: int = 1  # PacGAN (Lin et al. 2018): D judges this many samples at once
-    d: DiscriminatorOptions = field(default_factory=DiscriminatorOptions)
+    spectral_norm_d: bool = False  # Miyato et al. 2018: each of D's weights divided by sigma
 
     def __post_init__(self):
         if self.pack < 1:
@@ -68,6 +63,6 @@ def assemble(cfg: ModelOptions, info: DataInfo, G: nn.Module,
     D = make_d(packed_info(info, cfg.pack))
     init_weights(G, cfg.init)
     init_weights(D, cfg.init)
-    if cfg.d.spectral_norm:
+    if cfg.spectral_norm_d:
         add_spectral_norm(D)
     return GAN(G, D, z_dim, info, pack=cfg.pack)

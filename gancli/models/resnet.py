@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gancli.config import require_positive
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.base import GAN
@@ -40,8 +41,7 @@ class ResNetConfig(ModelOptions):
     def __post_init__(self):
         super().__post_init__()
         for key in ("z_dim", "width_g", "width_d"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"model.{key} must be > 0, got {getattr(self, key)}")
+            require_positive(f"model.{key}", getattr(self, key))
 
 
 def _check_resolution(resolution: int) -> None:

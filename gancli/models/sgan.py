@@ -26,8 +26,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from gancli.config import require_non_negative, require_positive
 from gancli.data.base import DataInfo
-from gancli.errors import ConfigError, GanError
+from gancli.errors import GanError
 from gancli.losses.auxiliary import class_loss, feature_matching
 from gancli.models.backbone import (
     BackboneOptions,
@@ -88,11 +89,9 @@ class SGANConfig(BackboneOptions):
     def __post_init__(self):
         super().__post_init__()
         for key in ("supervised_weight", "feature_matching", "g_adversarial"):
-            if getattr(self, key) < 0:
-                raise ConfigError(f"model.{key} must be >= 0, got {getattr(self, key)}")
+            require_non_negative(f"model.{key}", getattr(self, key))
         for key in ("baseline_steps", "baseline_batch_size", "baseline_lr"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"model.{key} must be > 0, got {getattr(self, key)}")
+            require_positive(f"model.{key}", getattr(self, key))
 
 
 class KPlusOneDiscriminator(ClassifierDiscriminator):

@@ -24,6 +24,9 @@ TAGS = {
 }
 
 
+STATUS_KEYS = ("d_loss", "g_loss", "loss", "kl")  # shown on the progress line when logged
+
+
 class RunLogger:
     """`enabled=False` (ranks other than 0) writes and shows nothing, but still returns records."""
 
@@ -78,7 +81,7 @@ class RunLogger:
                 self.writer.add_scalar(TAGS.get(key, key), value, step)
         with open(self.metrics_path, "a") as f:
             f.write(json.dumps(record) + "\n")
-        status = " ".join(f"{k}={record[k]:.3f}" for k in ("d_loss", "g_loss") if k in record)
+        status = " ".join(f"{k}={record[k]:.3f}" for k in STATUS_KEYS if k in record)
         rate = f"{record['steps_per_s']:.1f} step/s"
         self.progress.update(self.task, status=status, rate=rate)
         if not self.console.is_terminal:  # logs and batch jobs get a plain line instead of a bar

@@ -1,6 +1,7 @@
-"""Optimizers for G and D. `lr` and `betas` set both; `lr_g` / `lr_d` and `betas_g` / `betas_d`
-override them per network (TTUR, Heusel et al. 2017). The same block picks the learning-rate
-schedule and the gradient-norm clipping applied to both networks."""
+"""Optimizers, one per parameter group of a model family (a GAN's g and d). `lr` and `betas`
+set all; `lr_g` / `lr_d` and `betas_g` / `betas_d` override them for G and D (TTUR, Heusel et
+al. 2017). The same block picks the learning-rate schedule and the gradient-norm clipping
+applied to every group."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from dataclasses import dataclass, field
 
 import torch
 
+from gancli.config import require_positive
 from gancli.errors import ConfigError
 from gancli.registry import OPTIMIZERS
 from gancli.training.schedules import Schedule
@@ -30,22 +32,21 @@ class OptimizerConfig:
 
     def __post_init__(self):
         for key in ("lr", "lr_g", "lr_d"):
-            value = getattr(self, key)
-            if value is not None and value <= 0:
-                raise ConfigError(f"optimizer.{key} must be > 0, got {value}")
+            require_positive(f"optimizer.{key}", getattr(self, key))
         for key in ("betas", "betas_g", "betas_d"):
             betas = getattr(self, key)
             if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
                 raise ConfigError(f"optimizer.{key} must be two numbers in [0, 1), got {betas}")
-        if self.max_grad_norm is not None and self.max_grad_norm <= 0:
-            raise ConfigError(f"optimizer.max_grad_norm must be > 0, got {self.max_grad_norm}")
+        require_positive("optimizer.max_grad_norm", self.max_grad_norm)
 
-    def lr_for(self, net: str) -> float:
-        override = self.lr_g if net == "g" else self.lr_d
+    def lr_for(self, group: str) -> float:
+        """The learning rate of a family's parameter group: lr_g / lr_d for the groups named
+        g and d, when set; lr otherwise."""
+        override = getattr(self, f"lr_{group}", None) if group in ("g", "d") else None
         return self.lr if override is None else override
 
-    def betas_for(self, net: str) -> tuple[float, float]:
-        override = self.betas_g if net == "g" else self.betas_d
+    def betas_for(self, group: str) -> tuple[float, float]:
+        override = getattr(self, f"betas_{group}", None) if group in ("g", "d") else None
         return tuple(self.betas if override is None else override)
 
 
@@ -76,5 +77,5 @@ def build_sgd(cfg: OptimizerConfig, params, net: str) -> torch.optim.Optimizer:
 
 
 def build_optimizer(cfg: OptimizerConfig, params, net: str) -> torch.optim.Optimizer:
-    """net is 'g' or 'd'."""
+    """`net` names the parameter group (g, d, or a family's own group)."""
     return OPTIMIZERS.get(cfg.name).builder(cfg, params, net)

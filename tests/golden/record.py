@@ -21,17 +21,20 @@ GOLDEN = Path(__file__).with_name("weights.json")
 _TINY = ["device=cpu", "device.threads=1", "train.batch_size=16", "train.log_every=2",
          "train.sample_every=1000", "train.num_samples=16"]
 
-# name -> (overrides as recorded, steps). Keys renamed since are mapped in RENAMED.
+# name -> overrides. Recorded with the spellings of the time (model.hidden_g/hidden_d, now
+# model.width_g/width_d); the renamed keys are written here in today's spelling.
 RUNS = {
     "dcgan": [*_TINY, "model=dcgan", "model.width_g=8", "model.width_d=8", "train.steps=6",
               "train.ckpt_every=3", "train.ema.decay=0.9"],
     "mlp_ring8": [*_TINY, "dataset=ring8", "dataset.size=2048", "model=mlp",
-                  "model.hidden_g=32", "model.hidden_d=32", "model.layers_g=2",
+                  "model.width_g=32", "model.width_d=32", "model.layers_g=2",
                   "model.layers_d=2", "train.steps=30", "train.ckpt_every=10",
                   "train.batch_size=64"],
     "infogan": [*_TINY, "model=infogan", "model.width_g=8", "model.width_d=8", "model.q_hidden=16",
                 "train.steps=6", "train.ckpt_every=3"],
-    "wgan_gp": [*_TINY, "model=dcgan", "loss=wgan-gp", "model.width_g=8", "model.width_d=8",
+    # recorded as loss=wgan-gp, whose file then also set train.n_critic=5
+    "wgan_gp": [*_TINY, "model=dcgan", "loss=wgan-gp", "train.n_critic=5", "model.width_g=8",
+                "model.width_d=8",
                 "train.steps=4", "train.ckpt_every=2"],
 }
 
