@@ -31,7 +31,7 @@ from torch import nn
 from gancli.config import require_non_negative, require_positive
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
-from gancli.models.dcgan import DCGANDiscriminator, DCGANGenerator
+from gancli.models.dcgan import BASE_SIZE, DCGANDiscriminator, DCGANGenerator
 from gancli.models.family import Family
 from gancli.models.init import Init, init_weights
 from gancli.models.mlp import MLPConfig, MLPDiscriminator, MLPGenerator
@@ -43,7 +43,7 @@ RECONSTRUCTIONS_SHOWN = 8
 
 
 class AEArch(Enum):
-    auto = "auto"  # conv for images, mlp for points
+    auto = "auto"  # conv for images of 28, 32 or 64 pixels, mlp otherwise
     conv = "conv"
     mlp = "mlp"
 
@@ -110,8 +110,10 @@ class Encoder(nn.Module):
 
 def _networks(cfg: AutoencoderOptions, info: DataInfo, code_outputs: int):
     """(encoder, decoder, z_dim) for `info`'s data."""
-    arch = cfg.arch.value if cfg.arch is not AEArch.auto else (
-        "conv" if info.kind == "image" else "mlp")
+    arch = cfg.arch.value
+    if cfg.arch is AEArch.auto:  # conv where DCGAN's networks fit the images
+        fits = info.kind == "image" and info.shape[1] == info.shape[2] in BASE_SIZE
+        arch = "conv" if fits else "mlp"
     z_dim = cfg.z_dim or (16 if info.kind == "image" else 2)
     width_g = cfg.width_g or (32 if arch == "conv" else 128)
     width_e = cfg.width_e or width_g
