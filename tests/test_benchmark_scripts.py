@@ -1,4 +1,4 @@
-"""benchmarks/throughput.py and benchmarks/labels.py end to end on a few steps or a tiny
+"""benchmarks/throughput.py, labels.py, fid_speed.py and baselines.py end to end on a few steps or a tiny
 checkpoint, so the scripts the README quotes keep running. Random-quality networks: these test
 the wiring and the report, not the figures."""
 
@@ -54,3 +54,14 @@ def test_fid_speed_compares_with_pytorch_fid_on_random_weights(tmp_path):
     distances = r"Fréchet distances (\S+) \(pytorch-fid\) and (\S+) \(gancli\)"
     reference, ours = re.search(distances, out).groups()
     assert float(ours) == pytest.approx(float(reference), rel=1e-3)
+
+
+@pytest.mark.slow
+def test_baselines_trains_for_a_cpu_budget_and_prints_the_table(tmp_path):
+    out = _script(str(REPO / "benchmarks" / "baselines.py"), "ae", "--seconds", "1", "--n",
+                  "100", "--runs", str(tmp_path / "runs"), "--grids", str(tmp_path), cwd=tmp_path)
+    row = next(line for line in out.splitlines() if line.startswith("| ae |"))
+    steps, cpu_s, fid, precision, recall, classes = (c.strip() for c in row.split("|")[2:8])
+    assert int(steps) >= 1 and float(fid) > 0 and 0 <= float(precision) <= 1
+    assert 0 <= float(recall) <= 1 and 1 <= int(classes) <= 10
+    assert (tmp_path / "baseline_ae.png").is_file()
