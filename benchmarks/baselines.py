@@ -3,9 +3,9 @@ for the same CPU time, then scored alike by `gan eval` in the project's MNIST cl
 features (mnist_fid, precision, recall, classes covered).
 
 Equal CPU time, not equal steps: each model's CPU seconds per step are measured first (two
-short runs, their difference, so start-up does not count), and its run gets as many steps as
-fit in --seconds (a first short run absorbs one-time costs). Everything runs on one thread, so CPU seconds are also wall seconds on an
-idle core.
+short runs, their difference, so start-up does not count; a first short run absorbs one-time
+costs), and its run gets as many steps as fit in --seconds. Everything runs on one thread, so
+CPU seconds are also wall seconds on an idle core.
 
     python benchmarks/baselines.py                       # 180 CPU s each, seed 0
     python benchmarks/baselines.py --seconds 60 --runs outputs/baselines --seed 1

@@ -1,6 +1,6 @@
-"""benchmarks/throughput.py, labels.py, fid_speed.py and baselines.py end to end on a few steps or a tiny
-checkpoint, so the scripts the README quotes keep running. Random-quality networks: these test
-the wiring and the report, not the figures."""
+"""benchmarks/throughput.py, labels.py, fid_speed.py and baselines.py end to end on a few
+steps or a tiny checkpoint, so the scripts the README quotes keep running. Random-quality
+networks: these test the wiring and the report, not the figures."""
 
 import re
 import subprocess
