@@ -1,7 +1,8 @@
 """Started by torchrun from tests/test_distributed.py, once per rank: runs the real `gan train`
-command (the code path of `torchrun -m gancli train`), then saves this rank's final G and D
-state into the run directory as rank<RANK>.pt, so the test can compare ranks (only rank 0
-writes checkpoints). The two wrappers below only record what `train` built and where.
+command (the code path of `torchrun -m gancli train`), then saves this rank's final state (the
+family's state_dict, under "model") into the run directory as rank<RANK>.pt, so the test can
+compare ranks (only rank 0 writes checkpoints). The two wrappers below only record what `train`
+built and where.
 """
 
 import os
@@ -29,6 +30,4 @@ def recording_train(cfg, run_dir):
 
 loop.build_model, loop.train = recording_build_model, recording_train
 main(sys.argv[1:])  # e.g. train dataset=grid25 ...
-gan = seen["gan"]
-torch.save({"G": gan.G.state_dict(), "D": gan.D.state_dict()},
-           seen["run_dir"] / f"rank{os.environ['RANK']}.pt")
+torch.save({"model": seen["gan"].state_dict()}, seen["run_dir"] / f"rank{os.environ['RANK']}.pt")
