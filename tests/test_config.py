@@ -4,7 +4,7 @@ from omegaconf import OmegaConf
 from gancli.config import from_container, to_container
 from gancli.errors import ConfigError
 from gancli.models.init import Init
-from tests.helpers import compose_config
+from tests.helpers import compose_config, run_gan
 
 
 def test_defaults_validate_to_typed_dataclasses():
@@ -51,3 +51,38 @@ def test_round_trip_through_plain_container():
     assert data["model"]["init"] == "default"  # enums stored as plain strings
     OmegaConf.create(data)  # plain builtins only
     assert from_container(data) == cfg
+
+
+@pytest.mark.parametrize("old,new", [("model.hidden_g", "model.width_g"),
+                                     ("model.hidden_d", "model.width_d"),
+                                     ("model.d.spectral_norm", "model.spectral_norm_d")])
+def test_an_old_spelling_is_one_line_naming_the_new_key(tmp_path, old, new):
+    out = run_gan("train", "model=mlp", f"{old}=64", cwd=tmp_path)
+    assert out.returncode == 1
+    assert out.stderr.strip() == f"error: {old} was renamed: use {new}"
+    assert not (tmp_path / "outputs").exists()  # refused before Hydra made a run folder
+
+
+def test_an_old_spelling_in_a_yaml_block_is_refused_too():
+    from gancli.config import validate
+
+    raw = OmegaConf.to_container(OmegaConf.structured(compose_config(["model=mlp"])),
+                                 enum_to_str=True)
+    raw["model"]["hidden_g"] = 64
+    with pytest.raises(ConfigError, match="model.hidden_g was renamed: use model.width_g"):
+        validate(raw)
+
+
+def test_every_model_group_spells_widths_and_per_network_options_alike():
+    from dataclasses import fields
+
+    from gancli.registry import MODELS
+
+    for name in MODELS.names():
+        entry = MODELS.get(name)
+        if not entry.builder.__module__.startswith("gancli."):
+            continue  # a family a test registered (the README's example)
+        keys = {f.name for f in fields(entry.config)}
+        assert not keys & {"hidden_g", "hidden_d", "d"}, name  # one spelling, suffixes only
+        if name not in ("ae", "vae"):
+            assert {"width_g", "width_d"} <= keys, name

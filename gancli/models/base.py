@@ -51,6 +51,7 @@ class GAN(Family):
     def __init__(self, G: nn.Module, D: nn.Module, z_dim: int, info: DataInfo, pack: int = 1):
         super().__init__(info)
         self.G, self.D, self.z_dim, self.pack = G, D, z_dim, pack
+        self.batch_multiple, self.batch_multiple_reason = pack, f"model.pack={pack}"
 
     def networks(self) -> dict[str, nn.Module]:
         return {"G": self.G, "D": self.D}

@@ -33,6 +33,8 @@ class Family(nn.Module):
     default_metric: str = "loss"  # what train.metric means when it is not set
     # parameter group -> what error messages call it
     group_names: dict[str, str] = {}
+    batch_multiple: int = 1  # each rank's batch must be a multiple of this (PacGAN's packs)
+    batch_multiple_reason: str = ""  # the setting that asks for it, for the error message
 
     def __init__(self, info: DataInfo):
         super().__init__()

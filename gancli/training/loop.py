@@ -86,10 +86,10 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                           f"{data.info.kind}: set train.augment=[]")
     if channels_last:
         use_channels_last(family)
-    pack = getattr(family, "pack", 1)
-    if (t.batch_size // dist.world_size) % pack:  # D packs each rank's own batch
+    if (t.batch_size // dist.world_size) % family.batch_multiple:  # e.g. D packs each rank's
         raise ConfigError(f"train.batch_size={t.batch_size} over {dist.world_size} rank(s) "
-                          f"must give batches that are a multiple of model.pack={pack}")
+                          f"must give batches that are a multiple of "
+                          f"{family.batch_multiple_reason}")
     loss = build_loss(cfg.loss)
     optimizers = {name: build_optimizer(cfg.optimizer, params, name)
                   for name, params in family.param_groups().items()}
