@@ -24,12 +24,12 @@ PNG_WRITERS = 4
 class SampleArgs:
     ckpt: str = ""  # required: a checkpoint file or a run directory
     out: str = "samples.png"  # .png grid, .npz array, or a folder (ends with /) of PNG files
-    n: int = 64
+    n: int = 64  # samples to draw
     interpolate: int = 0  # >0: rows of this many latent interpolation steps (slerp)
     rows: int = 8  # rows of an interpolation grid
-    seed: int = 0
-    batch_size: int = 256
-    device: str = "auto"
+    seed: int = 0  # seed of the latent noise (same seed, same samples)
+    batch_size: int = 256  # samples generated at once (memory)
+    device: str = "auto"  # auto | cpu | cuda
     ema: bool = True  # use the EMA generator when the checkpoint has one
     label: int | None = None  # conditional models: samples of this class only
     traverse: str | None = None  # InfoGAN: a grid varying this code (c1, c2, ...) along rows

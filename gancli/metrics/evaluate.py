@@ -31,10 +31,10 @@ FAKE_TO_UINT8 = "round((clamp(x, -1, 1) + 1) * 127.5), as gan sample writes PNG 
 
 @dataclass
 class MetricSettings:
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    is_splits: int = 10
-    pr_k: int = 3
+    kid_subsets: int = 100  # KID: random subsets averaged
+    kid_subset_size: int = 1000  # KID: images per subset
+    is_splits: int = 10  # IS: splits of the generated images
+    pr_k: int = 3  # precision/recall: neighbours defining each k-NN ball
     seed: int = 0  # KID subsets
 
     def describe(self, chosen: list[str]) -> dict:
@@ -57,20 +57,20 @@ class EvalArgs:
     fake: str | None = None  # image folder, .npz, or checkpoint (.pt)
     metrics: list[str] = field(default_factory=list)  # set by --fid --kid --is --pr
     n: int = 10000  # images from each side (all of a smaller folder, file or dataset)
-    extractor: ExtractorName = ExtractorName.inception
+    extractor: ExtractorName = ExtractorName.inception  # inception (standard FID); mnist: offline
     inception_weights: str | None = None  # default: torch hub's cache, downloaded if missing
     out: str | None = None  # write the results as JSON here
-    batch_size: int = 100
-    device: str = "auto"
+    batch_size: int = 100  # images per forward pass of the extractor
+    device: str = "auto"  # auto | cpu | cuda
     seed: int = 0  # latent noise, subset choices
-    ema: bool = True
+    ema: bool = True  # use the EMA generator when the checkpoint has one
     num_workers: int | None = None  # image-file readers; default min(8, CPUs)
     cache_dir: str | None = None  # default $GANCLI_CACHE or ~/.cache/gancli
-    no_cache: bool = False
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    is_splits: int = 10
-    pr_k: int = 3
+    no_cache: bool = False  # recompute the real statistics instead of reading the cache
+    kid_subsets: int = 100  # KID: random subsets averaged
+    kid_subset_size: int = 1000  # KID: images per subset
+    is_splits: int = 10  # IS: splits of the generated images
+    pr_k: int = 3  # precision/recall: neighbours defining each k-NN ball
 
     def __post_init__(self):
         unknown = [m for m in self.metrics if m not in METRICS]
