@@ -98,9 +98,9 @@ def _type_name(hint, written: str) -> str:
     return written
 
 
-def schema_keys(cls: type, prefix: str = "") -> list[Key]:
+def schema_keys(cls: type, prefix: str = "", name_doc: str = "") -> list[Key]:
     """Every key of dataclass `cls` (nested dataclasses flattened), with type, default and
-    the comment from the source."""
+    the comment from the source (`name_doc` for a field `name` without one)."""
     try:
         hints = typing.get_type_hints(cls)
     except Exception:  # an annotation that cannot be evaluated: show it as written
@@ -120,7 +120,8 @@ def schema_keys(cls: type, prefix: str = "") -> list[Key]:
         else:
             default = "(required)"
         written = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
-        keys.append(Key(name, _type_name(hint, written), _shown(default), docs.get(f.name, "")))
+        doc = docs.get(f.name) or (name_doc if f.name == "name" else "")
+        keys.append(Key(name, _type_name(hint, written), _shown(default), doc))
     return keys
 
 
