@@ -230,3 +230,12 @@ def to_container(cfg: Config) -> dict:
 
 def from_container(data: dict) -> Config:
     return validate(OmegaConf.create(data))
+
+
+def _register_resolvers() -> None:
+    from gancli.directions import register_resolvers
+
+    register_resolvers()  # ${gancli_direction:...} in conf/hparams_search/*.yaml
+
+
+_register_resolvers()
