@@ -57,22 +57,56 @@ def _hydra_app():
 
     @hydra.main(version_base="1.3", config_path="pkg://gancli.conf", config_name="config")
     def train_app(cfg) -> float:
+        import logging
+
         from gancli.config import validate
         from gancli.training.loop import train
         from gancli.training.signals import StopRequested
 
+        logging.captureWarnings(True)  # warnings go to train.log too (Hydra's job logging)
+        hydra_cfg = HydraConfig.get()
+        run_dir = hydra_cfg.runtime.output_dir
         try:
             typed = validate(cfg)
-            return train(typed, HydraConfig.get().runtime.output_dir)
+            if typed.device.threads == "auto" and _parallel_launcher(hydra_cfg):
+                typed.device.threads = "1"  # jobs side by side share the cores
+            return train(typed, run_dir)
         except StopRequested as stop:
             print(str(stop), file=sys.stderr)
             sys.exit(128 + stop.signum)
-        except GanError as err:
-            if _debug():
+        except BaseException as err:
+            if str(hydra_cfg.mode) != "RunMode.MULTIRUN":  # a sweep's summary lists failed jobs
+                remove_if_unstarted(Path(run_dir))
+            if not isinstance(err, GanError) or _debug():
                 raise
             _fail(str(err))
 
     return train_app
+
+
+def _parallel_launcher(hydra_cfg) -> bool:
+    """Under a sweep launcher that runs jobs side by side on this machine (joblib,
+    submitit_local)."""
+    target = str(OmegaConf.select(hydra_cfg, "launcher._target_", default="") or "")
+    return str(hydra_cfg.mode) == "RunMode.MULTIRUN" and any(
+        name in target.lower() for name in ("joblib", "submitit_local", "localexecutor"))
+
+
+HYDRA_ONLY = {".hydra", "train.log"}  # what a run holds before its first step
+
+
+def remove_if_unstarted(run_dir: Path) -> None:
+    """A run that failed before its first step leaves nothing to keep: remove the files Hydra
+    created (and the folder, once empty); a folder holding anything else is left alone."""
+    try:
+        entries = {p.name for p in run_dir.iterdir()}
+        if not entries or not entries <= HYDRA_ONLY:
+            return
+        shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+        (run_dir / "train.log").unlink(missing_ok=True)
+        run_dir.rmdir()
+    except OSError:
+        pass
 
 
 def _override(args: list[str], key: str) -> str | None:
@@ -469,6 +503,9 @@ def command_help(name: str, args: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Before torch loads OpenMP: waiting threads sleep instead of spinning, which keeps a run
+    # fast on a CPU shared with other work (README, Set up); an explicit setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "--debug" in argv:
         argv.remove("--debug")
         os.environ["HYDRA_FULL_ERROR"] = "1"

@@ -74,10 +74,21 @@ class DeviceName(Enum):
 @dataclass
 class DeviceConfig:
     name: DeviceName = DeviceName.auto  # auto: cuda when available, else cpu
-    threads: int | None = None  # CPU threads for torch; None keeps torch's default
+    # CPU threads for torch: a number, or auto (null too): one per core this process may run
+    # on, one per job under a parallel sweep launcher; OpenMP waits passively either way
+    threads: str | None = "auto"
 
     def __post_init__(self):
-        require_positive("device.threads", self.threads)
+        if self.threads is None or str(self.threads) == "auto":
+            self.threads = "auto"
+            return
+        try:
+            count = int(self.threads)
+        except ValueError:
+            raise ConfigError(f"device.threads must be auto or a number > 0, got "
+                              f"'{self.threads}'") from None
+        require_positive("device.threads", count)
+        self.threads = str(count)
 
 
 class NanPolicy(Enum):
