@@ -15,8 +15,7 @@ from pathlib import Path
 
 import torch
 from rich.console import Console
-from rich.panel import Panel
-from rich.table import Table
+from rich.markup import escape
 
 from gancli.config import Config
 
@@ -29,15 +28,15 @@ def _count(n: int) -> str:
 
 
 def _show(title: str, rows: list[tuple[str, str]], console: Console | None) -> None:
+    """A titled block of `key  value` lines; long paths wrap, never cut."""
     for key, value in rows:
         log.info("%s: %s", key, value)
-    grid = Table.grid(padding=(0, 2))
-    grid.add_column(style="bold", no_wrap=True)
-    grid.add_column(overflow="fold")
+    console = console or Console(stderr=True)
+    console.rule(f"[bold]{title}", align="left")
+    width = max(len(key) for key, _ in rows)
     for key, value in rows:
-        grid.add_row(key, value)
-    (console or Console(stderr=True)).print(Panel(grid, title=title, title_align="left",
-                                                  expand=False), highlight=False)
+        console.print(f"[bold]{key:<{width}}[/bold]  {escape(value)}", soft_wrap=True,
+                      highlight=False)
 
 
 def run_start(cfg: Config, run_dir: Path, device: torch.device, family,
