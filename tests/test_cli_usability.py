@@ -118,10 +118,13 @@ def test_reals_png_holds_the_training_images(tmp_path):
     assert write_reals(points, tmp_path / "p", 16, 0) is None  # scatter plots show the data
 
 
-def test_threads_auto_uses_the_available_cores_and_numbers_are_checked():
+def test_threads_auto_uses_the_available_cores_and_numbers_are_checked(monkeypatch):
     from gancli.config import DeviceConfig
     from gancli.devices import available_cores, resolve_threads
 
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the user's own setting wins
+    assert resolve_threads("auto") == 1
+    monkeypatch.delenv("OMP_NUM_THREADS")
     assert resolve_threads(DeviceConfig().threads) == available_cores()
     assert resolve_threads(DeviceConfig(threads=None).threads) == available_cores()
     assert resolve_threads(DeviceConfig(threads="3").threads) == 3
