@@ -7,6 +7,7 @@ shows the traceback instead.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -105,6 +106,9 @@ def remove_if_unstarted(run_dir: Path) -> None:
         shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
         (run_dir / "train.log").unlink(missing_ok=True)
         run_dir.rmdir()
+        parent = run_dir.parent  # Hydra's outputs/<date>/ folder, when this run was its only one
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) and not any(parent.iterdir()):
+            parent.rmdir()
     except OSError:
         pass
 

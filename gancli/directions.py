@@ -21,7 +21,7 @@ DIRECTIONS: dict[str, tuple[str, str]] = {
     "g_loss": (MINIMIZE, "a training loss, not sample quality"),
     # a D that cannot tell real from fake scores 2 ln 2 = 1.386 (non-saturating loss): higher
     # means G fools it more; a proxy only
-    "d_loss": (MAXIMIZE, "a proxy (D fooled more), not sample quality; set train.eval_every"),
+    "d_loss": (MAXIMIZE, "a proxy: D fooled more; not sample quality, see train.eval_every"),
 }
 PREFIXES = ("mnist_", "test_", "eval_")
 

@@ -74,6 +74,7 @@ def test_a_run_that_fails_before_its_first_step_leaves_no_folder(tmp_path):
                   cwd=tmp_path)
     _one_line_error(out, "dataset 'cifar10' not found")
     assert not list(tmp_path.rglob(".hydra"))
+    assert not (tmp_path / "outputs").exists() or not any((tmp_path / "outputs").iterdir())
 
 
 def test_remove_if_unstarted_keeps_a_folder_with_anything_else(tmp_path):
