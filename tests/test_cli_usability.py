@@ -165,3 +165,11 @@ def test_gan_error_is_the_base_of_path_errors():
 
     with pytest.raises(GanError, match="is a folder"):
         check_writable(os.getcwd(), "out")
+
+
+def test_the_cli_module_does_not_load_torch_so_the_wait_policy_applies(tmp_path):
+    import subprocess
+    import sys
+
+    code = "import sys, gancli.cli; assert 'torch' not in sys.modules"
+    assert subprocess.run([sys.executable, "-c", code], cwd=tmp_path).returncode == 0
