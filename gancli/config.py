@@ -198,7 +198,15 @@ def _typed(schema: type, block: Any, prefix: str) -> Any:
         merged = OmegaConf.merge(OmegaConf.structured(schema), block)
         return OmegaConf.to_object(merged)  # builds the dataclass, so __post_init__ checks run
     except OmegaConfBaseException as err:
-        raise ConfigError(_describe(err, prefix)) from err
+        message = _describe(err, prefix)
+        key = getattr(err, "full_key", None)
+        if key and "not in" in message:  # an unknown key: name the nearest ones
+            from gancli.usage import schema_keys, suggest
+
+            full = f"{prefix}.{key}" if prefix else key
+            message += suggest(full, [k.name for k in schema_keys(schema, f"{prefix}." if prefix
+                                                                    else "")])
+        raise ConfigError(message) from err
 
 
 # Keys whose spelling changed (the same idea is spelled the same way in every group): an old

@@ -132,6 +132,8 @@ def suggest(word: str, choices: list[str]) -> str:
         head = word.rpartition(".")[0]
         close = difflib.get_close_matches(word, [c for c in choices if c.startswith(head + ".")]
                                           or choices, n=2, cutoff=0.4)
+    ratios = [difflib.SequenceMatcher(None, word, c).ratio() for c in close]
+    close = [c for c, r in zip(close, ratios, strict=True) if r >= ratios[0] - 0.05]
     return f"; did you mean {' or '.join(close)}?" if close else ""
 
 

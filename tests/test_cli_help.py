@@ -83,3 +83,10 @@ def test_a_key_of_one_choice_in_a_group_sweep_passes_the_check():
     from gancli.cli import check_train_keys
 
     check_train_keys(["-m", "model=dcgan,mlp", "model.layers_g=2"])  # mlp has it
+
+
+def test_an_added_unknown_key_also_gets_did_you_mean(tmp_path):
+    """Hydra's advice for a typo, `+train.step=10`, fails in one line naming the key."""
+    out = run_gan("train", "+train.step=10", "device.threads=1", cwd=tmp_path)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "did you mean train.steps?" in out.stderr
