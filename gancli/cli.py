@@ -7,28 +7,18 @@ shows the traceback instead.
 from __future__ import annotations
 
 import os
+import re
+import shutil
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from omegaconf import OmegaConf
 
 from gancli.config import check_renamed, group_options
 from gancli.errors import ConfigError, GanError
-
-USAGE = """usage: gan COMMAND [key=value ...] [--debug]
-
-commands:
-  train    train a GAN (Hydra overrides, -m for a sweep), e.g. gan train model=dcgan loss=gan
-  sample   draw from a checkpoint, e.g. gan sample ckpt=outputs/<run>/checkpoints/last.pt n=64
-  eval     FID/KID/IS/precision-recall, e.g. gan eval ckpt=outputs/<run>/checkpoints/last.pt --fid
-           or gan eval --fid real=path/to/images fake=path/to/images
-  list     registered datasets, models, losses and optimizers, and their config files
-  summary  a sweep's jobs, best first, e.g. gan summary outputs/multirun/<date>/<time>
-           [metric=d_loss] [direction=minimize|maximize]
-
-multi-GPU: torchrun --nproc_per_node=N -m gancli train [key=value ...]
-"""
+from gancli.paths import expand_user_path
 
 CONFIG_GROUPS = ("dataset", "model", "loss", "optimizer", "device")
 CHECKED_GROUPS = (*CONFIG_GROUPS, "hparams_search")  # `group=value` checked against conf/<group>/
@@ -68,22 +58,59 @@ def _hydra_app():
 
     @hydra.main(version_base="1.3", config_path="pkg://gancli.conf", config_name="config")
     def train_app(cfg) -> float:
+        import logging
+
         from gancli.config import validate
         from gancli.training.loop import train
         from gancli.training.signals import StopRequested
 
+        logging.captureWarnings(True)  # warnings go to train.log too (Hydra's job logging)
+        hydra_cfg = HydraConfig.get()
+        run_dir = hydra_cfg.runtime.output_dir
         try:
             typed = validate(cfg)
-            return train(typed, HydraConfig.get().runtime.output_dir)
+            if typed.device.threads == "auto" and _parallel_launcher(hydra_cfg):
+                typed.device.threads = "1"  # jobs side by side share the cores
+            return train(typed, run_dir)
         except StopRequested as stop:
             print(str(stop), file=sys.stderr)
             sys.exit(128 + stop.signum)
-        except GanError as err:
-            if _debug():
+        except BaseException as err:
+            if str(hydra_cfg.mode) != "RunMode.MULTIRUN":  # a sweep's summary lists failed jobs
+                remove_if_unstarted(Path(run_dir))
+            if not isinstance(err, GanError) or _debug():
                 raise
             _fail(str(err))
 
     return train_app
+
+
+def _parallel_launcher(hydra_cfg) -> bool:
+    """Under a sweep launcher that runs jobs side by side on this machine (joblib,
+    submitit_local)."""
+    target = str(OmegaConf.select(hydra_cfg, "launcher._target_", default="") or "")
+    return str(hydra_cfg.mode) == "RunMode.MULTIRUN" and any(
+        name in target.lower() for name in ("joblib", "submitit_local", "localexecutor"))
+
+
+HYDRA_ONLY = {".hydra", "train.log"}  # what a run holds before its first step
+
+
+def remove_if_unstarted(run_dir: Path) -> None:
+    """A run that failed before its first step leaves nothing to keep: remove the files Hydra
+    created (and the folder, once empty); a folder holding anything else is left alone."""
+    try:
+        entries = {p.name for p in run_dir.iterdir()}
+        if not entries or not entries <= HYDRA_ONLY:
+            return
+        shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
+        (run_dir / "train.log").unlink(missing_ok=True)
+        run_dir.rmdir()
+        parent = run_dir.parent  # Hydra's outputs/<date>/ folder, when this run was its only one
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) and not any(parent.iterdir()):
+            parent.rmdir()
+    except OSError:
+        pass
 
 
 def _override(args: list[str], key: str) -> str | None:
@@ -116,11 +143,121 @@ def check_output_dir(args: list[str]) -> None:
                        f"directory; run from another folder or set {key}=<path>")
 
 
+def _is_multirun(args: list[str]) -> bool:
+    return "-m" in args or "--multirun" in args
+
+
+def expand_paths(args: list[str]) -> list[str]:
+    """`key=~/x` and `key=$VAR/x` -> the expanded path (Hydra's lexer rejects `~` in a value
+    and leaves `$VAR` as text)."""
+    out = []
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and not key.startswith("-") and (value.startswith("~") or (
+                "$" in value and "${" not in value)):
+            arg = f"{key}={expand_user_path(value)}"
+        out.append(arg)
+    return out
+
+
+def _parse_overrides(args: list[str]):
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    parser = OverridesParser.create()
+    try:
+        return parser.parse_overrides([a for a in args if "=" in a and not a.startswith("-")])
+    except Exception as err:  # Hydra's grammar: its first line names the override
+        raise ConfigError(f"cannot parse {str(err).splitlines()[0]}") from None
+
+
+def _choices(override) -> list[str]:
+    if override.is_sweep_override():
+        return [str(v) for v in override.sweep_string_iterator()]
+    return [str(override.value())]
+
+
+def compose_config(choices: dict[str, str]):
+    """The config Hydra composes for these group choices (no other override, no hydra.*)."""
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    overrides = [f"{'+' if group == 'experiment' else ''}{group}={name}"
+                 for group, name in choices.items()]
+    if GlobalHydra.instance().is_initialized():  # e.g. inside a test's compose
+        GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
+            return compose(config_name="config", overrides=overrides)
+    except Exception as err:
+        raise ConfigError(f"cannot compose the config: {str(err).splitlines()[0]}") from None
+
+
+def _has_key(cfg, key: str) -> bool:
+    node = cfg
+    for part in key.split("."):
+        if not OmegaConf.is_dict(node) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _leaf_keys(cfg, prefix: str = "") -> list[str]:
+    keys = []
+    for k, v in cfg.items():
+        name = f"{prefix}{k}"
+        keys.extend(_leaf_keys(v, name + ".") if OmegaConf.is_dict(v) else [name])
+    return keys
+
+
+def check_train_keys(args: list[str]) -> None:
+    """Every `key=value` must name a key of the config composed for the chosen groups (for a
+    sweep over a group, of at least one choice): a typo fails in one line with the nearest
+    keys, before Hydra runs (whose advice, `+key=value`, would fail too)."""
+    from gancli.usage import check_known
+
+    overrides = _parse_overrides(args)
+    choices: dict[str, list[str]] = {}
+    keys = []
+    for o in overrides:
+        key = o.key_or_group
+        if key in (*CHECKED_GROUPS, "experiment"):
+            choices[key] = _choices(o)
+        elif not (o.is_add() or o.is_force_add() or o.is_delete() or key.startswith("hydra")):
+            keys.append(key)
+    if not keys:
+        return
+    first = {group: names[0] for group, names in choices.items()}
+    cfg = compose_config(first)
+    for key in keys:
+        if _has_key(cfg, key):
+            continue
+        group = key.split(".")[0]
+        others = [compose_config({**first, group: name}) for name in choices.get(group, [])[1:]]
+        if not any(_has_key(c, key) for c in others):
+            check_known([key], [k for k in _leaf_keys(cfg) if not k.startswith("hydra")],
+                        "train")
+
+
+SLURM_LAUNCHERS = ("slurm", "submitit_slurm")
+
+
+def check_launcher(args: list[str]) -> None:
+    """A Slurm launcher needs `sbatch`; without it submitit fails with a long traceback."""
+    launcher = _override(args, "hydra/launcher")
+    if launcher in SLURM_LAUNCHERS and _is_multirun(args) and shutil.which("sbatch") is None:
+        raise ConfigError(f"hydra/launcher={launcher} submits each job with Slurm's sbatch, "
+                          f"which is not on PATH here; run on the cluster, or use "
+                          f"hydra/launcher=joblib (parallel jobs on this machine)")
+
+
 def cmd_train(args: list[str]) -> None:
     from gancli import torchrun
     from gancli.training import distributed
 
     check_group_choices(args)
+    args = expand_paths(args)
+    check_train_keys(args)
+    check_launcher(args)
     args = continue_in_run_dir(args)
     check_output_dir(args)
     try:
@@ -132,20 +269,25 @@ def cmd_train(args: list[str]) -> None:
 
 # --- sample ------------------------------------------------------------------------------
 
-def parse_args(schema: type, args: list[str]):
-    """key=value arguments -> a validated dataclass instance."""
+def parse_args(schema: type, args: list[str], command: str = ""):
+    """key=value arguments -> a validated dataclass instance; an unknown key fails naming
+    the nearest known ones."""
     from gancli.config import _typed
+    from gancli.usage import check_known, schema_keys
 
     for arg in args:
         if "=" not in arg:
-            raise ConfigError(f"expected key=value, got '{arg}'")
+            raise ConfigError(f"expected key=value, got '{arg}' (gan {command} --help lists "
+                              f"the keys)")
+    check_known([a.split("=", 1)[0] for a in args], [k.name for k in schema_keys(schema)],
+                command)
     return _typed(schema, OmegaConf.from_dotlist(args), "")
 
 
 def cmd_sample(args: list[str]) -> None:
     from gancli.sampling import SampleArgs, run_sample
 
-    parsed = parse_args(SampleArgs, args)
+    parsed = parse_args(SampleArgs, args, "sample")
     if not parsed.ckpt:
         raise ConfigError("ckpt is required: gan sample ckpt=outputs/<run>/checkpoints/last.pt")
     print(run_sample(parsed))
@@ -157,7 +299,7 @@ EVAL_FLAGS = {"--fid": "fid", "--kid": "kid", "--is": "is", "--pr": "pr"}
 
 
 def cmd_eval(args: list[str]) -> None:
-    from gancli.metrics.evaluate import EvalArgs, print_table, run_eval
+    from gancli.metrics.evaluate import EvalArgs, print_table, run_eval, write_result
 
     for arg in args:
         if arg.startswith("--") and arg not in EVAL_FLAGS:
@@ -166,7 +308,11 @@ def cmd_eval(args: list[str]) -> None:
     rest = [a for a in args if a not in EVAL_FLAGS]
     if chosen:
         rest.append(f"metrics=[{','.join(chosen)}]")
-    print_table(run_eval(parse_args(EvalArgs, rest)))
+    parsed = parse_args(EvalArgs, rest, "eval")
+    result = run_eval(parsed, write_out=False)
+    print_table(result)  # first: the metrics are shown even when out= cannot be written
+    if parsed.out:
+        print(f"written: {write_result(result, parsed.out)}")
 
 
 # --- list --------------------------------------------------------------------------------
@@ -201,26 +347,182 @@ def cmd_summary(args: list[str]) -> None:
 
     if not args or "=" in args[0]:
         raise ConfigError("usage: gan summary <multirun folder> [metric=...] [direction=...]")
-    parsed = parse_args(SummaryArgs, args[1:])
-    summarize(args[0], parsed.metric, parsed.direction)
+    parsed = parse_args(SummaryArgs, args[1:], "summary")
+    summarize(expand_user_path(args[0]), parsed.metric, parsed.direction)
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
             "summary": cmd_summary}
 
 
+# --- help --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CommandHelp:
+    """What `gan <command> --help` prints. A command in COMMANDS with an entry here gets its
+    --help and its unknown-key checks from `schema` (or `keys`, for a schema that depends on
+    the arguments); one without an entry shows its function's docstring."""
+
+    summary: str  # one line, also listed by `gan --help`
+    usage: str = "[key=value ...]"  # the arguments after `gan <command>`
+    schema: str | None = None  # "module.Dataclass" of the key=value arguments (lazy import)
+    keys: Callable[[list[str]], list] | None = None  # args -> [usage.Key], instead of schema
+    notes: tuple[str, ...] = ()  # paragraphs after the keys
+    examples: tuple[str, ...] = field(default_factory=tuple)
+
+
+def train_keys(args: list[str]) -> list:
+    """The keys of the config `gan train <args>` composes: the top level and train.* typed in
+    gancli/config.py, each group's keys typed by its builder's dataclass; defaults are the
+    composed values."""
+    from gancli.config import GROUPS, Config
+    from gancli.usage import Key, schema_keys
+
+    choices = {}
+    for o in _parse_overrides(args):
+        if o.key_or_group in (*CHECKED_GROUPS, "experiment"):
+            choices[o.key_or_group] = _choices(o)[0]
+    cfg = compose_config(choices)
+    keys = [k for k in schema_keys(Config) if k.name.split(".")[0] not in GROUPS]
+    for group, registry in GROUPS.items():
+        entry = registry.get(str(cfg[group].name))
+        keys += schema_keys(entry.config, f"{group}.", name_doc=f"the {group} builder; "
+                            f"choose a file with {group}=<file> (gan list)")
+    shown = []
+    for k in keys:
+        if _has_key(cfg, k.name):
+            value = OmegaConf.select(cfg, k.name)
+            if OmegaConf.is_config(value):
+                value = OmegaConf.to_container(value)
+            k = Key(k.name, k.type, _shown_value(value), k.doc)
+        shown.append(k)
+    return shown
+
+
+def _shown_value(value) -> str:
+    from gancli.usage import _shown
+
+    return _shown(value)
+
+
+HELP: dict[str, CommandHelp] = {
+    "train": CommandHelp(
+        "train a model; one run directory per run (-m: a sweep, one job per combination)",
+        usage="[group=file ...] [key=value ...] [-m] [--debug]",
+        keys=train_keys,
+        notes=("groups (gan list shows the files): dataset=, model=, loss=, optimizer=, "
+               "device=, hparams_search= (with -m), +experiment= (a recipe), hydra/launcher= "
+               "(with -m). The keys below are those of the groups chosen on this command "
+               "line: `gan train model=mlp --help` shows model=mlp's.",
+               "Hydra's own settings (hydra.run.dir=..., hydra.sweeper.*) work too; "
+               "`+key=value` adds a key no schema has."),
+        examples=("gan train",
+                  "gan train model=mlp dataset=ring8 train.steps=2000",
+                  "gan train -m loss=gan,hinge seed=1,2",
+                  "gan train -m hparams_search=grid25_optuna",
+                  "gan train dataset=folder dataset.root=~/faces dataset.resolution=64",
+                  "gan train resume=outputs/<run>")),
+    "sample": CommandHelp(
+        "draw from a checkpoint: a .png grid, an .npz array, or a folder of PNG files",
+        usage="ckpt=<run dir or .pt> [key=value ...]",
+        schema="gancli.sampling.SampleArgs",
+        notes=("Paths may start with ~ or hold $VARIABLES. out= is checked before "
+               "anything is drawn.",),
+        examples=("gan sample ckpt=outputs/<run>/checkpoints/last.pt n=64 out=grid.png",
+                  "gan sample ckpt=outputs/<run> n=2500 out=samples.npz",
+                  "gan sample ckpt=outputs/<run> interpolate=8 out=interp.png",
+                  "gan sample ckpt=outputs/<run> n=1000 out=pngs/")),
+    "eval": CommandHelp(
+        "FID, KID, IS and precision/recall of a checkpoint or an image folder against real "
+        "images",
+        usage="[--fid] [--kid] [--is] [--pr] [key=value ...]",
+        schema="gancli.metrics.evaluate.EvalArgs",
+        notes=("Flags choose the metrics (default --fid); metrics=[fid,kid] is the same. "
+               "The table is printed before out= is written.",),
+        examples=("gan eval ckpt=outputs/<run> --fid --kid",
+                  "gan eval ckpt=outputs/<run> extractor=mnist --fid --pr out=metrics.json",
+                  "gan eval --fid real=cifar10 fake=pngs/")),
+    "list": CommandHelp(
+        "the registered datasets, models, losses and optimizers, and their config files",
+        usage="", examples=("gan list",)),
+    "summary": CommandHelp(
+        "a sweep's jobs (or one run) with their final metrics, best first; also writes "
+        "summary.csv",
+        usage="<multirun folder or run dir> [key=value ...]",
+        schema="gancli.cli.SummaryArgs",
+        notes=("The default metric is what the jobs returned to the sweeper (train.metric), "
+               "ranked in that metric's own direction (fid: lower is better, ...).",),
+        examples=("gan summary outputs/multirun/<date>/<time>",
+                  "gan summary outputs/multirun/<date>/<time> metric=g_loss "
+                  "direction=minimize")),
+}
+
+
+def _schema_class(path: str) -> type:
+    import importlib
+
+    module, _, name = path.rpartition(".")
+    return getattr(importlib.import_module(module), name)
+
+
+def _schema_help(name: str, args: list[str]) -> list:
+    from gancli.usage import schema_keys
+
+    entry = HELP[name]
+    if entry.keys is not None:
+        return entry.keys(args)
+    return schema_keys(_schema_class(entry.schema)) if entry.schema is not None else []
+
+
+def usage_text() -> str:
+    lines = ["usage: gan COMMAND [key=value ...] [--debug]", "", "commands:"]
+    for name, command in COMMANDS.items():
+        entry = HELP.get(name)
+        summary = entry.summary if entry else (command.__doc__ or "").strip().split("\n")[0]
+        lines.append(f"  {name:<8} {summary}")
+    lines += ["", "gan COMMAND --help: what it does, its keys (type, default, meaning) and "
+              "examples.", "multi-GPU: torchrun --nproc_per_node=N -m gancli train "
+              "[key=value ...]"]
+    return "\n".join(lines)
+
+
+def command_help(name: str, args: list[str]) -> str:
+    import textwrap
+
+    from gancli.usage import key_table
+
+    entry = HELP.get(name)
+    if entry is None:
+        return f"usage: gan {name} ...\n\n{(COMMANDS[name].__doc__ or '').strip()}"
+    parts = [f"usage: gan {name} {entry.usage}", "", entry.summary]
+    keys = _schema_help(name, [a for a in args if a not in ("-h", "--help")])
+    if keys:
+        parts += ["", "keys (type = default):", key_table(keys)]
+    for note in entry.notes:
+        parts += ["", textwrap.fill(note, 96)]
+    if entry.examples:
+        parts += ["", "examples:", *(f"  {e}" for e in entry.examples)]
+    return "\n".join(parts)
+
+
 def main(argv: list[str] | None = None) -> None:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # Before torch loads OpenMP: waiting threads sleep instead of spinning, which keeps a run
+    # fast on a CPU shared with other work (README, Set up); an explicit setting wins.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     if "--debug" in argv:
         argv.remove("--debug")
         os.environ["HYDRA_FULL_ERROR"] = "1"
     if not argv or argv[0] in ("-h", "--help", "help"):
-        print(USAGE)
+        print(usage_text())
         return
     command = COMMANDS.get(argv[0])
     if command is None:
         _fail(f"unknown command '{argv[0]}'; choose one of: {', '.join(COMMANDS)}")
     try:
+        if "--help" in argv[1:] or "-h" in argv[1:]:
+            print(command_help(argv[0], argv[1:]))
+            return
         command(argv[1:])
     except GanError as err:
         if _debug():

@@ -73,11 +73,22 @@ class DeviceName(Enum):
 
 @dataclass
 class DeviceConfig:
-    name: DeviceName = DeviceName.auto
-    threads: int | None = None  # CPU threads for torch; None keeps torch's default
+    name: DeviceName = DeviceName.auto  # auto: cuda when available, else cpu
+    # CPU threads for torch: a number, or auto (null too): one per core this process may run
+    # on, one per job under a parallel sweep launcher; OpenMP waits passively either way
+    threads: str | None = "auto"
 
     def __post_init__(self):
-        require_positive("device.threads", self.threads)
+        if self.threads is None or str(self.threads) == "auto":
+            self.threads = "auto"
+            return
+        try:
+            count = int(self.threads)
+        except ValueError:
+            raise ConfigError(f"device.threads must be auto or a number > 0, got "
+                              f"'{self.threads}'") from None
+        require_positive("device.threads", count)
+        self.threads = str(count)
 
 
 class NanPolicy(Enum):
@@ -97,11 +108,11 @@ class EvalMetric(Enum):
 @dataclass
 class TrainConfig:
     steps: int = 3000  # generator updates
-    batch_size: int = 64
+    batch_size: int = 64  # images (or points) per step, over all GPUs
     n_critic: int = 1  # discriminator updates per generator update
-    sample_every: int = 500
-    ckpt_every: int = 1000
-    log_every: int = 50
+    sample_every: int = 500  # steps between sample grids (samples/step_*.png)
+    ckpt_every: int = 1000  # steps between checkpoints (checkpoints/step_*.pt)
+    log_every: int = 50  # steps between metrics.jsonl / TensorBoard records
     num_samples: int = 64  # images in each sample grid, drawn from one fixed noise batch
     num_workers: int = 0  # DataLoader workers, for datasets streamed from disk
     # value the entrypoint returns, for sweepers; null: the evaluation metric when
@@ -109,7 +120,7 @@ class TrainConfig:
     metric: str | None = None
     keep_last: int = 0  # periodic step_*.pt checkpoints to keep; 0 keeps them all
     auto_resume: bool = False  # continue from <run dir>/checkpoints/last.pt when it exists
-    nan_policy: NanPolicy = NanPolicy.stop
+    nan_policy: NanPolicy = NanPolicy.stop  # on a non-finite loss: stop the run, or skip the update
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
     ema: EMAConfig = field(default_factory=EMAConfig)  # moving average of G, sampled and saved
     # speed (gancli/training/speed.py): each on by default where it is safe
@@ -121,7 +132,7 @@ class TrainConfig:
     # DiffAugment of every image D sees, real and generated (gancli/training/augment.py)
     augment: list[Augment] = field(default_factory=list)
     eval_every: int = 0  # steps between evaluations of eval_metric (0: off); also at the end
-    eval_metric: EvalMetric = EvalMetric.fid
+    eval_metric: EvalMetric = EvalMetric.fid  # what eval_every measures (mnist_*: offline)
     eval_n: int = 2000  # generated (and real) images per evaluation
     eval_inception_weights: str | None = None  # default: torch hub's cache
 
@@ -144,7 +155,7 @@ class Config:
     optimizer: Any = None
     device: DeviceConfig = field(default_factory=DeviceConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
-    seed: int = 0
+    seed: int = 0  # seeds weights, data order, noise and sample grids
     resume: str | None = None  # a run directory or checkpoint to continue
 
 
@@ -187,7 +198,15 @@ def _typed(schema: type, block: Any, prefix: str) -> Any:
         merged = OmegaConf.merge(OmegaConf.structured(schema), block)
         return OmegaConf.to_object(merged)  # builds the dataclass, so __post_init__ checks run
     except OmegaConfBaseException as err:
-        raise ConfigError(_describe(err, prefix)) from err
+        message = _describe(err, prefix)
+        key = getattr(err, "full_key", None)
+        if key and "not in" in message:  # an unknown key: name the nearest ones
+            from gancli.usage import schema_keys, suggest
+
+            full = f"{prefix}.{key}" if prefix else key
+            message += suggest(full, [k.name for k in schema_keys(schema, f"{prefix}." if prefix
+                                                                    else "")])
+        raise ConfigError(message) from err
 
 
 # Keys whose spelling changed (the same idea is spelled the same way in every group): an old
@@ -230,3 +249,12 @@ def to_container(cfg: Config) -> dict:
 
 def from_container(data: dict) -> Config:
     return validate(OmegaConf.create(data))
+
+
+def _register_resolvers() -> None:
+    from gancli.directions import register_resolvers
+
+    register_resolvers()  # ${gancli_direction:...} in conf/hparams_search/*.yaml
+
+
+_register_resolvers()

@@ -15,6 +15,7 @@ from gancli.devices import resolve_device
 from gancli.errors import ConfigError
 from gancli.images import image_grid, render, save_png, to_uint8
 from gancli.models import Family
+from gancli.paths import check_writable, expand_user_path, write_error
 from gancli.training.snapshot import load_trained
 
 PNG_WRITERS = 4
@@ -24,18 +25,19 @@ PNG_WRITERS = 4
 class SampleArgs:
     ckpt: str = ""  # required: a checkpoint file or a run directory
     out: str = "samples.png"  # .png grid, .npz array, or a folder (ends with /) of PNG files
-    n: int = 64
+    n: int = 64  # samples to draw
     interpolate: int = 0  # >0: rows of this many latent interpolation steps (slerp)
     rows: int = 8  # rows of an interpolation grid
-    seed: int = 0
-    batch_size: int = 256
-    device: str = "auto"
+    seed: int = 0  # seed of the latent noise (same seed, same samples)
+    batch_size: int = 256  # samples generated at once (memory)
+    device: str = "auto"  # auto | cpu | cuda
     ema: bool = True  # use the EMA generator when the checkpoint has one
     label: int | None = None  # conditional models: samples of this class only
     traverse: str | None = None  # InfoGAN: a grid varying this code (c1, c2, ...) along rows
     steps: int = 10  # columns of a traverse= grid for a continuous code
 
     def __post_init__(self):
+        self.ckpt, self.out = expand_user_path(self.ckpt), expand_user_path(self.out)
         for key in ("n", "rows", "batch_size", "steps"):
             require_positive(key, getattr(self, key))
         if self.interpolate < 0 or self.interpolate == 1:
@@ -142,10 +144,24 @@ def write_png_folder(samples: torch.Tensor, folder: Path, start: int = 0) -> Non
 
 
 def run_sample(args: SampleArgs) -> Path:
+    """Write what args asks for; an `out=` that cannot be written fails before any sampling."""
+    out = Path(args.out)
+    to_folder = args.out.endswith(("/", "\\")) or out.is_dir()
+    if not to_folder and out.suffix.lower() not in (".png", ".npz"):
+        raise ConfigError(f"out={args.out}: use a .png grid, an .npz file, or a folder "
+                          f"ending in /")
+    check_writable(out, "out", folder=to_folder)
     device = resolve_device(args.device)
     gan, _ = load_gan(args.ckpt, device, args.ema)
     check_label(gan, args.label)
-    out = Path(args.out)
+    try:
+        return _write_samples(args, gan, device, out, to_folder)
+    except OSError as err:  # e.g. the disk filled up while writing
+        raise write_error("out", args.out, err) from None
+
+
+def _write_samples(args: SampleArgs, gan: Family, device: torch.device, out: Path,
+                   to_folder: bool) -> Path:
     if args.traverse is not None:
         if gan.info.kind != "image" or out.suffix.lower() != ".png":
             raise ConfigError("traverse= writes a .png grid of an image model")
@@ -158,7 +174,7 @@ def run_sample(args: SampleArgs) -> Path:
         grid = interpolation_grid(gan, args.rows, args.interpolate, device, args.seed,
                                   args.label)
         return save_png(image_grid(grid, nrow=args.interpolate), out)
-    if args.out.endswith(("/", "\\")) or out.is_dir():
+    if to_folder:
         if gan.info.kind != "image":
             raise ConfigError("a folder of PNG files needs an image model; use out=x.npz")
         # batch by batch: n=50000 never holds more than one batch in memory

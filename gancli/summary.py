@@ -19,6 +19,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 from rich.table import Table
 
+from gancli.directions import direction_of, run_metric
 from gancli.errors import GanError
 
 DIRECTIONS = ("minimize", "maximize")
@@ -35,7 +36,7 @@ class Job:
     overrides: dict[str, object]  # key -> value, typed as Hydra parses the override
     metrics: dict[str, float] = field(default_factory=dict)  # last metrics.jsonl line
     steps: int | None = None  # train.steps the job was configured for
-    metric: str | None = None  # the job's train.metric
+    metric: str | None = None  # what the job returned to the sweeper (train.metric resolved)
     direction: str | None = None  # the Optuna sweeper's direction, when one ran the job
 
     @property
@@ -88,13 +89,18 @@ def read_job(folder: Path) -> Job:
     config = _load_yaml(hydra_dir / "config.yaml") or {}
     hydra = (_load_yaml(hydra_dir / "hydra.yaml") or {}).get("hydra", {})
     train = config.get("train", {})
-    num = hydra.get("job", {}).get("num")
+    num = hydra.get("job", {}).get("num")  # '???' in a single run's hydra.yaml
     direction = hydra.get("sweeper", {}).get("direction")
     if isinstance(direction, list):  # multi-objective studies: rank by the first objective
         direction = direction[0] if direction else None
-    return Job(num=int(num) if num is not None else -1, path=folder, overrides=overrides,
+    if str(direction) not in DIRECTIONS:  # unset, or an interpolation saved unresolved
+        direction = None
+    metric = run_metric(train.get("metric"), train.get("eval_every") or 0,
+                        train.get("eval_metric") or "fid",
+                        (config.get("model") or {}).get("name", ""))
+    return Job(num=int(num) if str(num).isdigit() else -1, path=folder, overrides=overrides,
                metrics=_last_record(folder / "metrics.jsonl"), steps=train.get("steps"),
-               metric=train.get("metric"), direction=str(direction) if direction else None)
+               metric=metric, direction=str(direction) if direction else None)
 
 
 def read_sweep(sweep_dir: str | Path) -> list[Job]:
@@ -125,11 +131,23 @@ def rank_jobs(jobs: list[Job], metric: str, direction: str) -> list[Job]:
     return sorted(jobs, key=key)
 
 
-def default_metric(jobs: list[Job]) -> tuple[str, str]:
-    """The metric the jobs returned to the sweeper, and the sweeper's direction."""
+def default_metric(jobs: list[Job]) -> tuple[str, str | None]:
+    """The metric the jobs returned to the sweeper, and the sweeper's direction (None when
+    no sweeper recorded one)."""
     metric = next((j.metric for j in jobs if j.metric), "d_loss")
-    direction = next((j.direction for j in jobs if j.direction), "minimize")
+    direction = next((j.direction for j in jobs if j.direction), None)
     return metric, direction
+
+
+def choose_direction(metric: str, given: str | None) -> tuple[str, str]:
+    """(direction, why): the one given (by the user or the sweeper), else the metric's own."""
+    known = direction_of(metric)
+    if given:
+        return given, "as given" if not known or known[0] == given else "as given, " \
+            f"though {metric} is usually {'minimised' if known[0] == 'minimize' else 'maximised'}"
+    if known:
+        return known
+    return "minimize", f"{metric} has no known direction; pass direction= to choose"
 
 
 def _fmt(value) -> str:
@@ -202,8 +220,13 @@ def summarize(sweep_dir: str | Path, metric: str | None = None, direction: str |
     """Print the table for a sweep folder and write its summary.csv; return the ranked jobs."""
     sweep_dir = Path(sweep_dir)
     jobs = read_sweep(sweep_dir)
-    default_name, default_direction = default_metric(jobs)
-    metric, direction = metric or default_name, direction or default_direction
+    default_name, sweeper_direction = default_metric(jobs)
+    metric = metric or default_name
+    logged = sorted({k for j in jobs for k in j.metrics if k != "step"})
+    if logged and metric not in logged:
+        raise GanError(f"metric '{metric}' is not logged by any job; choose one of: "
+                       f"{', '.join(logged)}")
+    direction, why = choose_direction(metric, direction or sweeper_direction)
     ranked = rank_jobs(jobs, metric, direction)
     write_csv(ranked, sweep_dir / CSV_NAME)
     if console is None:
@@ -213,6 +236,8 @@ def summarize(sweep_dir: str | Path, metric: str | None = None, direction: str |
     console.print(f"sweep {sweep_dir}", soft_wrap=True)
     console.print(summary_table(ranked, metric, direction,
                                 f"{len(jobs)} jobs, best {metric} first"))
+    console.print(f"ranked by {metric}, {direction}d ({why})", soft_wrap=True,
+                  highlight=False)
     console.print(f"written: {sweep_dir / CSV_NAME}", soft_wrap=True)
     return ranked
 

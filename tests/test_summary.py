@@ -51,8 +51,8 @@ def test_jobs_are_read_with_typed_overrides_and_final_metrics(sweep):
 
 
 def test_best_first_in_either_direction_and_unlogged_jobs_last(sweep):
-    lowest = summarize(sweep, console=None)
-    assert [j.num for j in lowest] == [1, 0, 3, 2]  # train.metric d_loss, minimize by default
+    lowest = summarize(sweep, direction="minimize", console=None)
+    assert [j.num for j in lowest] == [1, 0, 3, 2]  # train.metric d_loss
     highest = summarize(sweep, metric="g_loss", direction="maximize")
     assert [j.num for j in highest] == [1, 0, 3, 2]
     rows = list(csv.DictReader(open(sweep / "summary.csv")))
@@ -109,3 +109,64 @@ def test_hparams_entry_lists_overrides_and_final_metrics(sweep):
     assert hparams["optimizer.lr"].number_value == pytest.approx(0.002)
     assert hparams["model"].string_value == "mlp"
     assert events.Scalars("final/d_loss")[0].value == pytest.approx(0.5)
+
+
+def test_a_single_run_dir_is_summarised(tmp_path):
+    run = tmp_path / "run"
+    make_job(tmp_path, 0, ["model=mlp"], {"step": 100, "d_loss": 1.1})
+    (tmp_path / "0").rename(run)
+    hydra = yaml.safe_load((run / ".hydra" / "hydra.yaml").read_text())
+    hydra["hydra"]["job"]["num"] = "???"  # as Hydra writes it for a run outside a sweep
+    (run / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump(hydra))
+    out = run_gan("summary", str(run), cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert "1 jobs, best d_loss first" in out.stdout
+
+
+def test_an_unlogged_metric_is_one_line_naming_the_logged_ones(sweep):
+    out = run_gan("summary", str(sweep), "metric=foo", cwd=sweep.parent)
+    assert out.returncode == 1 and "Traceback" not in out.stderr
+    assert "metric 'foo' is not logged by any job; choose one of: d_loss, g_loss" in out.stderr
+
+
+def test_each_metric_ranks_in_its_own_direction_and_says_so(tmp_path, capsys):
+    s = tmp_path / "fid"
+    for num, fid in enumerate([30.0, 10.0, 20.0]):
+        job = make_job(s, num, [f"seed={num}"], {"step": 100, "d_loss": 1.0, "mnist_fid": fid})
+        (job / ".hydra" / "config.yaml").write_text(yaml.safe_dump(
+            {"train": {"steps": 100, "metric": None, "eval_every": 50,
+                       "eval_metric": "mnist_fid"}, "model": {"name": "dcgan"}}))
+        # what Hydra saves for the Optuna config's direction: the interpolation, unresolved
+        (job / ".hydra" / "hydra.yaml").write_text(yaml.safe_dump({"hydra": {
+            "job": {"num": num}, "sweeper": {"direction": "${gancli_direction:a,b,c,d}"}}}))
+    assert [j.num for j in summarize(s)] == [1, 2, 0]  # fid: lower is better
+    assert "ranked by mnist_fid, minimized (sample quality" in capsys.readouterr().out
+
+
+def test_optuna_direction_follows_the_metric_and_a_resumed_study_draws_new_trials(tmp_path):
+    import optuna
+
+    from gancli.directions import _direction_resolver, _study_seed_resolver
+    from tests.helpers import compose_config  # noqa: F401  (registers the resolvers)
+
+    assert _direction_resolver(None, 0, "fid", "mlp") == "maximize"  # d_loss: a proxy
+    assert _direction_resolver(None, 500, "mnist_fid", "dcgan") == "minimize"
+    assert _direction_resolver(None, 0, "fid", "vae") == "minimize"  # the VAE's loss
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    assert _study_seed_resolver(storage, "s", 0) == 0  # a new study: reproducible
+    study = optuna.create_study(study_name="s", storage=storage)
+    study.optimize(lambda trial: trial.suggest_float("x", 0, 1), n_trials=3)
+    assert _study_seed_resolver(storage, "s", 0) == 3
+    assert _study_seed_resolver(None, "s", 0) == 0
+
+
+def test_the_optuna_config_resolves_direction_and_seed(tmp_path):
+    from hydra import compose, initialize_config_module
+
+    import gancli.config  # noqa: F401  (registers the resolvers)
+
+    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
+        cfg = compose(config_name="config", overrides=["hparams_search=grid25_optuna"],
+                      return_hydra_config=True)
+    assert cfg.hydra.sweeper.direction == "maximize"  # mlp on grid25: d_loss
+    assert cfg.hydra.sweeper.sampler.seed == 0

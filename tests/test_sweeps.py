@@ -34,6 +34,7 @@ def test_optuna_search_on_grid25_ends_with_a_three_row_summary(tmp_path):
     rows = summary_rows(sweep)
     assert len(rows) == 3 and {r["status"] for r in rows} == {"done"}
     assert "3 jobs, best d_loss first" in out.stdout
+    assert "ranked by d_loss, maximized" in out.stdout  # the direction Optuna used too
     # the search space in conf/hparams_search/grid25_optuna.yaml was sampled, one value a trial
     assert len({r["optimizer.lr"] for r in rows}) == 3
     assert all(1e-5 <= float(r["optimizer.lr"]) <= 1e-2 for r in rows)
@@ -45,6 +46,19 @@ def test_optuna_search_on_grid25_ends_with_a_three_row_summary(tmp_path):
     for row in rows:  # each trial recorded its HParams entry for TensorBoard
         assert hparams_of(tmp_path / row["path"])["optimizer.lr"].number_value == \
             pytest.approx(float(row["optimizer.lr"]))
+
+
+@pytest.mark.slow
+def test_a_resumed_optuna_study_draws_new_trials(tmp_path):
+    storage = f"sqlite:///{tmp_path / 'study.db'}"
+    lrs = []
+    for sweep in ("first", "resumed"):
+        out = run_gan("train", "-m", "hparams_search=grid25_optuna", "hydra.sweeper.n_trials=2",
+                      *GRID, f"hydra.sweeper.storage={storage}", f"hydra.sweep.dir={sweep}",
+                      cwd=tmp_path, env=ONE_THREAD)
+        assert out.returncode == 0, out.stderr[-3000:]
+        lrs.append({r["optimizer.lr"] for r in summary_rows(tmp_path / sweep)})
+    assert len(lrs[1]) == 2 and not lrs[0] & lrs[1]  # seed 0 again would repeat both
 
 
 def hparams_of(run_dir: Path):

@@ -26,16 +26,16 @@ IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".webp", ".gif", ".tif", ".ti
 class TorchvisionConfig(SplitOptions):
     name: str = "mnist"
     root: str = "data"  # where the files are, or are downloaded to
-    download: bool = True
-    split: str = "train"
+    download: bool = True  # download into root when missing (needs the network)
+    split: str = "train"  # the dataset's own split: train or test
     resolution: int | None = None  # None keeps the native size
 
 
 @dataclass
 class FolderConfig(SplitOptions):
     name: str = "folder"
-    root: str = "data/images"
-    resolution: int = 64
+    root: str = "data/images"  # folder searched for images; first-level subfolders are classes
+    resolution: int = 64  # images are resized and center-cropped to this size
     channels: int = 3  # 3 for RGB, 1 for grayscale
 
 

@@ -20,21 +20,21 @@ from gancli.registry import DATASETS
 @dataclass
 class RingConfig(SplitOptions):
     name: str = "ring8"
-    modes: int = 8
-    radius: float = 1.0
-    std: float = 0.01
+    modes: int = 8  # Gaussians on the circle
+    radius: float = 1.0  # radius of the circle
+    std: float = 0.01  # standard deviation of each Gaussian
     size: int = 100_000  # points drawn once, with data_seed
-    data_seed: int = 0
+    data_seed: int = 0  # seed of the drawn points; independent of `seed`
 
 
 @dataclass
 class GridConfig(SplitOptions):
     name: str = "grid25"
     side: int = 5  # side x side modes
-    spacing: float = 2.0
-    std: float = 0.05
-    size: int = 100_000
-    data_seed: int = 0
+    spacing: float = 2.0  # distance between neighbouring modes
+    std: float = 0.05  # standard deviation of each Gaussian
+    size: int = 100_000  # points drawn once, with data_seed
+    data_seed: int = 0  # seed of the drawn points; independent of `seed`
 
 
 def ring_means(modes: int, radius: float) -> torch.Tensor:

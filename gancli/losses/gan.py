@@ -17,6 +17,7 @@ from gancli.registry import LOSSES
 @dataclass
 class GanLossConfig(RegularizerConfig):
     name: str = "gan"
+    # G minimises log(1 - D(G(z))), the paper's minimax form, instead of -log D(G(z))
     minimax: bool = False
 
 

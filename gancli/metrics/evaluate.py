@@ -24,6 +24,7 @@ from gancli.metrics.inception_score import inception_score
 from gancli.metrics.kid import kernel_inception_distance
 from gancli.metrics.precision_recall import precision_recall
 from gancli.metrics.sources import CheckpointSource, DatasetSource, Source, open_source
+from gancli.paths import check_writable, expand_user_path, write_error
 
 METRICS = ("fid", "kid", "is", "pr")
 FAKE_TO_UINT8 = "round((clamp(x, -1, 1) + 1) * 127.5), as gan sample writes PNG files"
@@ -31,10 +32,10 @@ FAKE_TO_UINT8 = "round((clamp(x, -1, 1) + 1) * 127.5), as gan sample writes PNG 
 
 @dataclass
 class MetricSettings:
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    is_splits: int = 10
-    pr_k: int = 3
+    kid_subsets: int = 100  # KID: random subsets averaged
+    kid_subset_size: int = 1000  # KID: images per subset
+    is_splits: int = 10  # IS: splits of the generated images
+    pr_k: int = 3  # precision/recall: neighbours defining each k-NN ball
     seed: int = 0  # KID subsets
 
     def describe(self, chosen: list[str]) -> dict:
@@ -57,22 +58,24 @@ class EvalArgs:
     fake: str | None = None  # image folder, .npz, or checkpoint (.pt)
     metrics: list[str] = field(default_factory=list)  # set by --fid --kid --is --pr
     n: int = 10000  # images from each side (all of a smaller folder, file or dataset)
-    extractor: ExtractorName = ExtractorName.inception
+    extractor: ExtractorName = ExtractorName.inception  # inception (standard FID); mnist: offline
     inception_weights: str | None = None  # default: torch hub's cache, downloaded if missing
     out: str | None = None  # write the results as JSON here
-    batch_size: int = 100
-    device: str = "auto"
+    batch_size: int = 100  # images per forward pass of the extractor
+    device: str = "auto"  # auto | cpu | cuda
     seed: int = 0  # latent noise, subset choices
-    ema: bool = True
+    ema: bool = True  # use the EMA generator when the checkpoint has one
     num_workers: int | None = None  # image-file readers; default min(8, CPUs)
     cache_dir: str | None = None  # default $GANCLI_CACHE or ~/.cache/gancli
-    no_cache: bool = False
-    kid_subsets: int = 100
-    kid_subset_size: int = 1000
-    is_splits: int = 10
-    pr_k: int = 3
+    no_cache: bool = False  # recompute the real statistics instead of reading the cache
+    kid_subsets: int = 100  # KID: random subsets averaged
+    kid_subset_size: int = 1000  # KID: images per subset
+    is_splits: int = 10  # IS: splits of the generated images
+    pr_k: int = 3  # precision/recall: neighbours defining each k-NN ball
 
     def __post_init__(self):
+        for key in ("ckpt", "real", "fake", "inception_weights", "out", "cache_dir"):
+            setattr(self, key, expand_user_path(getattr(self, key)))
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown:
             raise ConfigError(f"unknown metric {unknown[0]}; choose from --"
@@ -176,10 +179,14 @@ class _Progress:
         return extract(extractor, source.batches(batch_size), device, advance)
 
 
-def run_eval(args: EvalArgs) -> dict:
+def run_eval(args: EvalArgs, write_out: bool = True) -> dict:
+    """The metrics args asks for; written to args.out as JSON unless `write_out` is False
+    (the caller then writes them, e.g. after printing them)."""
     from gancli.devices import resolve_device
 
     start = time.perf_counter()
+    if args.out:  # before any computing: a bad out= fails now, not after the metrics
+        check_writable(args.out, "out")
     chosen = [m for m in METRICS if m in args.metrics] or ["fid"]
     device = resolve_device(args.device)
     real_source, fake_source = _sources(args, device)  # first: a bad checkpoint fails fast
@@ -216,11 +223,20 @@ def run_eval(args: EvalArgs) -> dict:
         "device": str(device),
         "seconds": round(time.perf_counter() - start, 2),
     }
-    if args.out:
-        out = Path(args.out)
+    if args.out and write_out:
+        write_result(result, args.out)
+    return result
+
+
+def write_result(result: dict, out: str | Path) -> Path:
+    """The results as JSON; one line naming the path when it cannot be written."""
+    out = Path(out)
+    try:
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(result, indent=2) + "\n")
-    return result
+    except OSError as err:
+        raise write_error("out", out, err) from None
+    return out
 
 
 def _shown(value) -> str:

@@ -63,11 +63,11 @@ class Prior(Enum):
 @dataclass
 class AutoencoderOptions:
     name: str = "ae"
-    arch: AEArch = AEArch.auto
+    arch: AEArch = AEArch.auto  # conv for images it fits, else mlp
     z_dim: int | None = None  # code dimensions; null: 16 for images, 2 for points
     width_g: int | None = None  # decoder (the sampler) width; null: 32 conv, 128 mlp
     width_e: int | None = None  # encoder width; null: as width_g
-    recon: Recon = Recon.auto
+    recon: Recon = Recon.auto  # reconstruction loss; auto: bce for images, mse for points
 
     def __post_init__(self):
         for key in ("z_dim", "width_g", "width_e"):

@@ -37,7 +37,7 @@ class Arch(Enum):
 
 @dataclass
 class BackboneOptions(ModelOptions):
-    arch: Arch = Arch.auto
+    arch: Arch = Arch.auto  # network pair; auto: dcgan for images, mlp for points
     z_dim: int | None = None  # noise dims; null: the backbone's (dcgan 100, resnet 128, mlp 64)
     width_g: int | None = None  # G's width; null: the backbone's default
     width_d: int | None = None  # D's width

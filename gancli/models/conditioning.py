@@ -38,7 +38,7 @@ class GConditioning(Enum):
 
 @dataclass
 class ConditionalOptions(BackboneOptions):
-    g_conditioning: GConditioning = GConditioning.auto
+    g_conditioning: GConditioning = GConditioning.auto  # how G takes the label
 
 
 def resolve_conditioning(how: GConditioning, arch: str) -> GConditioning:

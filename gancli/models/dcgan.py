@@ -23,7 +23,7 @@ BASE_SIZE = {28: 7, 32: 4, 64: 4}  # resolution -> spatial size of G's first fea
 @dataclass
 class DCGANConfig(ModelOptions):
     name: str = "dcgan"
-    z_dim: int = 100
+    z_dim: int = 100  # dimensions of G's input noise
     width_g: int = 64  # channels of G's last hidden layer; doubled at each lower resolution
     width_d: int = 64  # channels of D's first layer; doubled at each stage
     init: Init = Init.dcgan

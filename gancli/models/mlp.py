@@ -17,12 +17,12 @@ from gancli.registry import MODELS
 @dataclass
 class MLPConfig(ModelOptions):
     name: str = "mlp"
-    z_dim: int = 64
-    width_g: int = 256
-    width_d: int = 256
-    layers_g: int = 3  # hidden layers
-    layers_d: int = 3
-    batchnorm_g: bool = False
+    z_dim: int = 64  # dimensions of G's input noise
+    width_g: int = 256  # units of each of G's hidden layers
+    width_d: int = 256  # units of each of D's hidden layers
+    layers_g: int = 3  # hidden layers of G
+    layers_d: int = 3  # hidden layers of D
+    batchnorm_g: bool = False  # BatchNorm after each of G's hidden layers
     init: Init = Init.default
 
 

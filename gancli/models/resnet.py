@@ -33,7 +33,7 @@ BASE_SIZE = {32: 4, 48: 6, 64: 4}  # resolution -> spatial size of G's first fea
 @dataclass
 class ResNetConfig(ModelOptions):
     name: str = "resnet"
-    z_dim: int = 128
+    z_dim: int = 128  # dimensions of G's input noise
     width_g: int = 256  # channels of G's first block (SNGAN CIFAR-10: 256; WGAN-GP: 128)
     width_d: int = 128  # channels of D's last block
     init: Init = Init.xavier  # SNGAN's choice

@@ -83,8 +83,8 @@ class SGANConfig(BackboneOptions):
     g_adversarial: float = 0.0  # weight of the loss's own G term (0: feature matching alone)
     baseline: bool = False  # also train D's network on the labeled items alone; report both
     baseline_steps: int = 1000  # Adam steps of the baseline
-    baseline_batch_size: int = 32
-    baseline_lr: float = 2e-4
+    baseline_batch_size: int = 32  # batch size of the baseline
+    baseline_lr: float = 2e-4  # Adam learning rate of the baseline
 
     def __post_init__(self):
         super().__post_init__()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -84,9 +85,10 @@ class RunLogger:
         status = " ".join(f"{k}={record[k]:.3f}" for k in STATUS_KEYS if k in record)
         rate = f"{record['steps_per_s']:.1f} step/s"
         self.progress.update(self.task, status=status, rate=rate)
+        line = f"step {step}/{self.progress.tasks[0].total} {status} {rate}"
+        logging.getLogger("gancli").info(line)  # train.log
         if not self.console.is_terminal:  # logs and batch jobs get a plain line instead of a bar
-            self.console.print(f"step {step}/{self.progress.tasks[0].total} {status} {rate}",
-                               highlight=False)
+            self.console.print(line, highlight=False)
         return record
 
     def advance(self, step: int) -> None:

@@ -16,7 +16,7 @@ import torch
 
 from gancli.config import Config, NanPolicy
 from gancli.data import build_dataset
-from gancli.devices import resolve_device
+from gancli.devices import resolve_device, resolve_threads
 from gancli.errors import ConfigError, GanError
 from gancli.images import image_grid, render, save_png
 from gancli.losses import build_loss
@@ -28,6 +28,7 @@ from gancli.training.ema import build_ema
 from gancli.training.evaluation import build_evaluator, evaluation_keys
 from gancli.training.logging import RunLogger
 from gancli.training.optimizers import build_optimizer
+from gancli.training.report import run_end, run_start, write_reals
 from gancli.training.resume import check_compatible, checkpoint_to_resume
 from gancli.training.schedules import build_schedule
 from gancli.training.signals import GracefulStop, StopRequested
@@ -61,8 +62,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     dist = distributed.setup(resolve_device(cfg.device.name.value))  # joins torchrun's ranks
     device = dist.device
     seed_everything(distributed.rank_seed(cfg.seed, dist.rank))
-    if cfg.device.threads:
-        torch.set_num_threads(cfg.device.threads)
+    torch.set_num_threads(resolve_threads(cfg.device.threads))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = t.cudnn_benchmark
 
@@ -183,6 +183,10 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             save_png(image, run_dir / "samples" / f"{name}_step_{step:07d}.png")
             logger.log_image(step, image, tag=name)
 
+    if dist.is_main:  # what runs where, how to resume it; the training images beside samples
+        run_start(cfg, run_dir, device, family, start, resume_from)
+        write_reals(data, run_dir, t.num_samples, cfg.seed)
+
     # Train
     record = {}
     batches = data.batches(sampler, device, t.num_workers)
@@ -227,5 +231,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                                     save(step, periodic=False))
 
     if metric in evaluation_keys(t):  # only rank 0 evaluates
-        return evaluator.best if evaluator is not None else float("nan")
-    return float(record[metric])
+        value = evaluator.best if evaluator is not None else float("nan")
+    else:
+        value = float(record[metric])
+    if dist.is_main:
+        run_end(run_dir, record, metric, value)
+    return value

@@ -18,16 +18,16 @@ from gancli.training.schedules import Schedule
 @dataclass
 class OptimizerConfig:
     name: str = "adam"
-    lr: float = 2e-4
-    lr_g: float | None = None
-    lr_d: float | None = None
+    lr: float = 2e-4  # learning rate of every network
+    lr_g: float | None = None  # G's learning rate; null: lr
+    lr_d: float | None = None  # D's learning rate; null: lr
     betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # adam
     betas_g: list[float] | None = None  # per-network betas; None: use betas
-    betas_d: list[float] | None = None
+    betas_d: list[float] | None = None  # D's betas; None: use betas
     momentum: float = 0.0  # sgd
     alpha: float = 0.99  # rmsprop smoothing
-    weight_decay: float = 0.0
-    schedule: Schedule = Schedule.constant
+    weight_decay: float = 0.0  # L2 weight decay of every network
+    schedule: Schedule = Schedule.constant  # learning-rate schedule over train.steps
     max_grad_norm: float | None = None  # clip each network's gradient norm to this
 
     def __post_init__(self):
