@@ -7,7 +7,9 @@ shows the traceback instead.
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 from importlib.resources import files
 from pathlib import Path
@@ -36,6 +38,20 @@ CHECKED_GROUPS = (*CONFIG_GROUPS, "hparams_search")  # `group=value` checked aga
 
 def _debug() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM outside the training loop (which handles them itself): start-up, or
+    the end of a run. A BaseException, so that nothing on the way (Hydra included) reports
+    it as an error with a traceback."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signum)
 
 
 def _fail(message: str) -> None:
@@ -72,12 +88,21 @@ def _hydra_app():
     @hydra.main(version_base="1.3", config_path="pkg://gancli.conf", config_name="config")
     def train_app(cfg) -> float:
         from gancli.config import validate
+        from gancli.training import runlock
+        from gancli.training.checkpoint import describe_last_good
         from gancli.training.loop import train
+        from gancli.training.resume import RunFinished, config_for_resume
         from gancli.training.signals import StopRequested
 
+        run_dir = Path(HydraConfig.get().runtime.output_dir)
         try:
+            if cfg.get("resume") not in (None, ""):  # the run's own config, overrides on top
+                cfg = config_for_resume(cfg, list(HydraConfig.get().overrides.task))
             typed = validate(cfg)
-            return train(typed, HydraConfig.get().runtime.output_dir)
+            return train(typed, run_dir)
+        except RunFinished as done:
+            print(str(done), file=sys.stderr)
+            return float("nan")
         except StopRequested as stop:
             print(str(stop), file=sys.stderr)
             sys.exit(128 + stop.signum)
@@ -85,6 +110,14 @@ def _hydra_app():
             if _debug():
                 raise
             _fail(str(err))
+        except OSError as err:  # disk full, a folder not writable, ...: the run stops here
+            if _debug():
+                raise
+            where = f" ({err.filename})" if err.filename else ""
+            _fail(f"I/O error{where}: {err.strerror or err}; the run stopped, "
+                  f"{describe_last_good(run_dir / 'checkpoints')}")
+        finally:
+            runlock.release(run_dir)
 
     return train_app
 
@@ -95,17 +128,34 @@ def _override(args: list[str], key: str) -> str | None:
 
 
 def continue_in_run_dir(args: list[str]) -> list[str]:
-    """`resume=X` writes into X's run directory, so checkpoints and logs carry on in one place."""
+    """`resume=X` writes into X's run directory, so checkpoints and logs carry on in one place.
+    The run's own `.hydra/` files stay as they are: the config comes from its checkpoint."""
+    from gancli.torchrun import quote
     from gancli.training.resume import run_dir_of
 
     resume = _override(args, "resume")
-    if not resume or resume == "null" or _override(args, "hydra.run.dir"):
+    if not resume or resume == "null":
         return args
     if not Path(resume).exists():
         raise GanError(f"resume: no run directory or checkpoint at {resume}")
     if "-m" in args or "--multirun" in args:
         raise ConfigError("resume= continues one run; it cannot be combined with -m")
-    return [*args, f"hydra.run.dir={run_dir_of(resume)}"]
+    extra = [] if _override(args, "hydra.output_subdir") else ["hydra.output_subdir=null"]
+    if not _override(args, "hydra.run.dir"):
+        extra.append(f"hydra.run.dir={quote(str(run_dir_of(resume)))}")
+    return [*args, *extra]
+
+
+def _plain_run_dir(args: list[str]) -> Path | None:
+    """The run directory when the command line fixes it (no interpolation, one run)."""
+    if "-m" in args or "--multirun" in args:
+        return None
+    value = _override(args, "hydra.run.dir")
+    if not value or "$" in value:
+        return None
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1].replace("\\'", "'")
+    return Path(value)
 
 
 def check_output_dir(args: list[str]) -> None:
@@ -117,6 +167,23 @@ def check_output_dir(args: list[str]) -> None:
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise GanError(f"cannot create the run directory {target}: {existing} is not a writable "
                        f"directory; run from another folder or set {key}=<path>")
+    plain = _plain_run_dir(args)
+    if plain is not None:  # os.access says yes to root everywhere: try it (/proc, read-only)
+        try:
+            plain.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise GanError(f"cannot create the run directory {plain.absolute()}: "
+                           f"{err.strerror or err}; set {key}=<path>") from None
+
+
+def lock_run_dir(args: list[str]) -> None:
+    """Take the run directory's lock before Hydra writes into it, when the command line
+    fixes the directory (a resume always does); the training loop takes it otherwise."""
+    from gancli.training import distributed, runlock
+
+    plain = _plain_run_dir(args)
+    if plain is not None and not distributed.launched():
+        runlock.acquire(plain)
 
 
 def cmd_train(args: list[str]) -> None:
@@ -126,6 +193,7 @@ def cmd_train(args: list[str]) -> None:
     check_group_choices(args)
     args = continue_in_run_dir(args)
     check_output_dir(args)
+    lock_run_dir(args)
     try:
         sys.argv = ["gan train", *torchrun.hydra_args(args)]  # unchanged outside torchrun
         _hydra_app()()
@@ -213,6 +281,9 @@ COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": 
 
 
 def main(argv: list[str] | None = None) -> None:
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):  # one line, not a traceback or silence
+            signal.signal(sig, _interrupt)
     argv = list(sys.argv[1:] if argv is None else argv)
     if "--debug" in argv:
         argv.remove("--debug")
@@ -229,3 +300,9 @@ def main(argv: list[str] | None = None) -> None:
         if _debug():
             raise
         _fail(str(err))
+    except (Interrupted, KeyboardInterrupt) as err:
+        signum = getattr(err, "signum", signal.SIGINT)
+        when = (" before training began or after it ended; no checkpoint was written for this "
+                "stop" if argv[0] == "train" else "")
+        print(f"error: stopped by {signal.Signals(signum).name}{when}", file=sys.stderr)
+        sys.exit(128 + signum)

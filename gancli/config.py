@@ -65,6 +65,9 @@ class TrainConfig:
     keep_last: int = 0  # periodic step_*.pt checkpoints to keep; 0 keeps them all
     auto_resume: bool = False  # continue from <run dir>/checkpoints/last.pt when it exists
     nan_policy: NanPolicy = NanPolicy.stop
+    # nan_policy=skip: stop when more than this share of the updates of the last 100 steps
+    # were dropped (the run diverges)
+    max_skipped: float = 0.1
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
     ema: EMAConfig = field(default_factory=EMAConfig)  # moving average of G, sampled and saved
     # speed (gancli/training/speed.py): each on by default where it is safe
@@ -87,6 +90,9 @@ class TrainConfig:
         for key in ("num_workers", "keep_last"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key} must be >= 0, got {getattr(self, key)}")
+        if not 0 <= self.max_skipped <= 1:
+            raise ConfigError(f"train.max_skipped must be a fraction in [0, 1], got "
+                              f"{self.max_skipped}")
         if self.eval_every < 0:
             raise ConfigError(f"train.eval_every must be >= 0 (0 is off), got {self.eval_every}")
         if self.eval_n < 10:

@@ -10,12 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gancli.config import from_container
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.images import image_grid, render, save_png, to_uint8
 from gancli.models import GAN, build_model
-from gancli.training.checkpoint import load_checkpoint
+from gancli.training.checkpoint import REQUIRED, load_checkpoint, require, stored_config
 from gancli.training.loop import resolve_device
 
 PNG_WRITERS = 4
@@ -46,14 +45,21 @@ class SampleArgs:
 
 def load_gan(ckpt: str | Path, device: torch.device, ema: bool = True) -> tuple[GAN, dict]:
     """The model a checkpoint was trained with, its generator weights loaded, in eval mode."""
-    state = load_checkpoint(ckpt)
-    cfg = from_container(state["config"])
-    gan = build_model(cfg.model, DataInfo.from_dict(state["data_info"]))
-    weights = state["g_ema"] if ema and state.get("g_ema") is not None else state["G"]
+    state = load_checkpoint(ckpt, required=REQUIRED)
+    cfg = stored_config(state, ckpt)  # interpolations in it stay unresolved text
+    try:
+        info = DataInfo.from_dict(state["data_info"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"checkpoint {ckpt} is invalid: its 'data_info' is incomplete") from None
+    gan = build_model(cfg.model, info)
+    require(state, "G", dict, ckpt)
+    require(state, "D", dict, ckpt)
+    use_ema = ema and state.get("g_ema") is not None
+    weights = require(state, "g_ema", dict, ckpt) if use_ema else state["G"]
     try:
         gan.G.load_state_dict(weights)
         gan.D.load_state_dict(state["D"])
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, AttributeError) as err:
         raise ConfigError(f"checkpoint {ckpt} does not match its model config "
                           f"'{cfg.model.name}': {str(err).splitlines()[0]}") from None
     return gan.to(device).eval(), state

@@ -225,7 +225,7 @@ def test_nan_policy_skip_drops_updates_and_counts_them(tmp_path, monkeypatch):
 
     monkeypatch.setattr(gan_loss.BCEGanLoss, "g_loss", sometimes_nan)
     cfg = compose_config([*RING, "loss=gan", "train.steps=30", "train.ckpt_every=30",
-                          "train.nan_policy=skip"])
+                          "train.nan_policy=skip", "train.max_skipped=0.5"])
     train(cfg, tmp_path)
     state = load_checkpoint(tmp_path)
     assert state["skipped"] == 10

@@ -15,10 +15,12 @@ from gancli.errors import ConfigError, GanError
 from gancli.images import render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
-from gancli.training import distributed
+from gancli.training import distributed, runlock
 from gancli.training.augment import DiffAugment
 from gancli.training.checkpoint import (
-    load_checkpoint,
+    describe_last_good,
+    link_or_copy,
+    remove_stale_temporaries,
     rng_state,
     rotate_checkpoints,
     save_checkpoint,
@@ -26,9 +28,19 @@ from gancli.training.checkpoint import (
 )
 from gancli.training.ema import build_ema
 from gancli.training.evaluation import build_evaluator, evaluation_keys
+from gancli.training.guards import SkipGuard, check_batch_for_batchnorm
 from gancli.training.logging import TAGS, RunLogger
 from gancli.training.optimizers import build_optimizer
-from gancli.training.resume import check_compatible, checkpoint_to_resume
+from gancli.training.resume import (
+    RunFinished,
+    check_compatible,
+    check_same_data,
+    checkpoint_to_resume,
+    learning_rate_changed,
+    load_for_resume,
+    record_nan,
+    set_learning_rate,
+)
 from gancli.training.schedules import build_schedule
 from gancli.training.signals import GracefulStop, StopRequested
 from gancli.training.speed import autocast_dtype, compile_networks, enabled, use_channels_last
@@ -71,6 +83,10 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     # Initialize
     dist = distributed.setup(resolve_device(cfg.device.name.value))  # joins torchrun's ranks
     device = dist.device
+    if dist.is_main:  # one writer per run directory; then what a killed one left is stale
+        runlock.acquire(run_dir)
+        remove_stale_temporaries(ckpt_dir)
+        remove_stale_temporaries(run_dir)
     seed_everything(distributed.rank_seed(cfg.seed, dist.rank))
     if cfg.device.threads:
         torch.set_num_threads(cfg.device.threads)
@@ -94,6 +110,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     if (t.batch_size // dist.world_size) % gan.pack:  # D packs each rank's own batch
         raise ConfigError(f"train.batch_size={t.batch_size} over {dist.world_size} rank(s) "
                           f"must give batches that are a multiple of model.pack={gan.pack}")
+    check_batch_for_batchnorm([gan.G, gan.D], t.batch_size // dist.world_size // gan.pack)
     loss = build_loss(cfg.loss)
     opt_g = build_optimizer(cfg.optimizer, gan.G.parameters(), "g")
     opt_d = build_optimizer(cfg.optimizer, gan.D.parameters(), "d")
@@ -104,6 +121,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     fixed_z = gan.sample_latent(t.num_samples, device, generator=fixed)
     fixed_y = gan.sample_labels(t.num_samples, device, generator=fixed)
     skipped = 0  # updates dropped by nan_policy=skip
+    skip_guard = SkipGuard(t.max_skipped, t.n_critic + 1)
 
     # Set up evaluation (train.eval_every; rank 0): real statistics are computed or loaded now
     evaluator = build_evaluator(cfg, data, device) if dist.is_main else None
@@ -125,8 +143,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     start, noise_state = 0, None
     resume_from = checkpoint_to_resume(cfg, run_dir)
     if resume_from is not None:
-        state = load_checkpoint(resume_from)
-        check_compatible(cfg, state["config"], resume_from)
+        state = load_for_resume(resume_from)
+        check_compatible(cfg, state["config"], resume_from, state["step"])
+        check_same_data(data.info, state, resume_from, cfg.dataset)
         gan.G.load_state_dict(state["G"])
         gan.D.load_state_dict(state["D"])
         opt_g.load_state_dict(state["opt_g"])
@@ -134,6 +153,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         for sched, key in ((sched_g, "sched_g"), (sched_d, "sched_d")):
             if state.get(key):
                 sched.load_state_dict(state[key])
+        if learning_rate_changed(cfg, state["config"]):  # after a NaN: the new rate applies
+            for opt, sched, net in ((opt_g, sched_g, "g"), (opt_d, sched_d, "d")):
+                set_learning_rate(opt, sched, cfg.optimizer.lr_for(net))
         if ema is not None:
             ema.load_state_dict(state.get("g_ema") or state["G"])
         sampler.load_state_dict(state["sampler"])
@@ -146,8 +168,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         if evaluator is not None and state.get("eval_best") is not None:
             evaluator.best = state["eval_best"]
         if start >= t.steps:
-            raise GanError(f"{resume_from} is already at step {start} >= train.steps={t.steps}; "
-                           f"raise train.steps to train longer")
+            raise RunFinished(f"{resume_from} is already at step {start}: the run is finished "
+                              f"(train.steps={t.steps}); pass train.steps=<more> to extend it")
 
     # Distribute: the steps train `trainee` (G and D behind DDP, this rank's slice of the
     # global noise); `gan` holds the same unwrapped modules for checkpoints and samples
@@ -168,14 +190,15 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     def save(step: int, periodic: bool) -> Path:
         if not (weights_finite(gan.G) and weights_finite(gan.D)):
             net = "generator" if not weights_finite(gan.G) else "discriminator"
-            raise GanError(f"non-finite {net} weights at step {step}; not saved, the last good "
-                           f"checkpoint is {ckpt_dir / 'last.pt'}")
+            raise GanError(f"non-finite {net} weights at step {step}; not saved, "
+                           f"{describe_last_good(ckpt_dir)}")
         if not dist.is_main:  # every rank holds the same weights; rank 0 alone writes
             return ckpt_dir / "last.pt"
         state = checkpoint(step)
-        if periodic:
-            save_checkpoint(state, ckpt_dir / f"step_{step:07d}.pt")
+        if periodic:  # last.pt: a hard link to the step file, not a second copy
+            saved = save_checkpoint(state, ckpt_dir / f"step_{step:07d}.pt")
             rotate_checkpoints(ckpt_dir, t.keep_last)
+            return link_or_copy(saved, ckpt_dir / "last.pt")
         return save_checkpoint(state, ckpt_dir / "last.pt")
 
     def export_samples(step: int, logger: RunLogger) -> None:
@@ -195,15 +218,20 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         for step in range(start + 1, t.steps + 1):
             stats = {} if step % t.log_every == 0 or step == t.steps else None
             try:
-                skipped += train_step(batches, step, stats)
+                dropped = train_step(batches, step, stats)
+                skipped += dropped
+                if skip_nonfinite:
+                    skip_guard(step, dropped, t.steps, lambda: describe_last_good(ckpt_dir))
                 if (stats is not None or step % t.sample_every == 0 or step % t.ckpt_every == 0
                         or evaluator is not None and evaluator.due(step)):
                     train_step.check_finite()  # before anything is logged, saved or evaluated
             except NonFiniteLoss as err:
+                if dist.is_main:
+                    record_nan(run_dir, err.step or step, err.net)
                 raise GanError(f"non-finite {err.net} loss ({err.value}) at step "
-                               f"{err.step or step}; stopped. The last good checkpoint is "
-                               f"{ckpt_dir / 'last.pt'}. Lower the learning rate, or set "
-                               f"train.nan_policy=skip") from None
+                               f"{err.step or step}; stopped; {describe_last_good(ckpt_dir)}. "
+                               f"Lower the learning rate (resume with optimizer.lr=...), or "
+                               f"set train.nan_policy=skip") from None
             if stats is not None:
                 stats.update(lr_g=sched_g.get_last_lr()[0], lr_d=sched_d.get_last_lr()[0])
             sched_g.step()
@@ -229,6 +257,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                 raise StopRequested(stop.signum or signal.SIGTERM, step,
                                     save(step, periodic=False))
 
+    runlock.release(run_dir)  # a failed run keeps it until its process ends
     if t.metric in evaluation_keys(t):  # only rank 0 evaluates
         return evaluator.best if evaluator is not None else float("nan")
     return float(record[t.metric])
