@@ -67,6 +67,7 @@ def weights_finite(module: torch.nn.Module) -> bool:
     return all(torch.isfinite(p).all() for p in module.parameters())
 
 
+@runlock.released_after  # the run directory's lock, taken below, is let go however it ends
 def train(cfg: Config, run_dir: str | Path) -> float:
     """Train a GAN as `cfg` says, writing into run_dir; return the final `train.metric`
     (for an evaluation metric, its best value: the score of checkpoints/best.pt)."""
@@ -257,7 +258,6 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                 raise StopRequested(stop.signum or signal.SIGTERM, step,
                                     save(step, periodic=False))
 
-    runlock.release(run_dir)  # a failed run keeps it until its process ends
     if t.metric in evaluation_keys(t):  # only rank 0 evaluates
         return evaluator.best if evaluator is not None else float("nan")
     return float(record[t.metric])

@@ -9,6 +9,7 @@ Hydra writes into the directory, the training loop again): the second time is a 
 from __future__ import annotations
 
 import fcntl
+import functools
 import os
 from pathlib import Path
 
@@ -75,3 +76,17 @@ def release(run_dir: str | Path) -> None:
 def release_all() -> None:
     for key in list(_held):
         release(key)
+
+
+def released_after(train):
+    """Decorate `train(cfg, run_dir, ...)`: the lock it takes on run_dir is released when it
+    returns or raises (a process that calls it twice, or resumes after a failure, may)."""
+
+    @functools.wraps(train)
+    def wrapper(cfg, run_dir, *args, **kwargs):
+        try:
+            return train(cfg, run_dir, *args, **kwargs)
+        finally:
+            release(run_dir)
+
+    return wrapper
