@@ -140,10 +140,21 @@ def continue_in_run_dir(args: list[str]) -> list[str]:
         raise GanError(f"resume: no run directory or checkpoint at {resume}")
     if "-m" in args or "--multirun" in args:
         raise ConfigError("resume= continues one run; it cannot be combined with -m")
+    args = [_forced(a) for a in args]
     extra = [] if _override(args, "hydra.output_subdir") else ["hydra.output_subdir=null"]
     if not _override(args, "hydra.run.dir"):
         extra.append(f"hydra.run.dir={quote(str(run_dir_of(resume)))}")
     return [*args, *extra]
+
+
+def _forced(arg: str) -> str:
+    """`key=value` -> `++key=value` for a resume: the value applies on top of the run's own
+    config, whose model or dataset may have keys the default config lacks."""
+    key, sep, _ = arg.partition("=")
+    if (not sep or key[:1] in "+~" or key in (*CHECKED_GROUPS, "resume") or "/" in key
+            or key.startswith("hydra.") or "." not in key):
+        return arg
+    return f"++{arg}"
 
 
 def _plain_run_dir(args: list[str]) -> Path | None:

@@ -174,9 +174,13 @@ def check_compatible(cfg: Config, saved: dict, path: Path, step: int | None = No
     allowed = MAY_CHANGE | (AFTER_NAN if after_nan else set())
     differ = sorted(k for k in now.keys() | before.keys() if now.get(k) != before.get(k))
     conflicts = [k for k in differ if k not in allowed]
+    # another model or dataset: name it once, not each of its keys that differ
+    swapped = {g for g in GROUPS if now.get(f"{g}.name") != before.get(f"{g}.name")}
+    conflicts = [k for k in conflicts
+                 if k.split(".")[0] not in swapped or k.endswith(".name")]
     if conflicts:
-        detail = ", ".join(f"{k}={now.get(k)!r} (was {before.get(k)!r})" for k in conflicts[:4])
-        more = f" and {len(conflicts) - 4} more" if len(conflicts) > 4 else ""
+        detail = ", ".join(f"{k}={now.get(k)!r} (was {before.get(k)!r})" for k in conflicts[:6])
+        more = f" and {len(conflicts) - 6} more" if len(conflicts) > 6 else ""
         hint = ("; the learning rate may change only when the run stopped on a NaN after "
                 "this checkpoint" if set(conflicts) & AFTER_NAN else "")
         raise GanError(f"cannot resume {path}: the config conflicts with the run's: "
