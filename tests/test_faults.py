@@ -293,8 +293,7 @@ def small_disk(tmp_path):
 
 @pytest.mark.slow
 def test_disk_full_is_one_line_and_keeps_the_last_good_checkpoint(tmp_path, small_disk):
-    out = run_gan("train", *FAST, "model.hidden_g=128", "model.hidden_d=128",
-                  "train.steps=100000", "train.ckpt_every=5", "train.log_every=1",
+    out = run_gan("train", *FAST, "train.steps=100000", "train.ckpt_every=5", "train.log_every=1",
                   f"hydra.run.dir={small_disk / 'run'}", cwd=tmp_path)
     line = _one_error_line(out, "I/O error", "No space left on device")
     assert "the last good checkpoint is" in line

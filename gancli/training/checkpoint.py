@@ -8,6 +8,7 @@ in the weights is an error, not a silently different model.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import os
 import pickle
@@ -85,7 +86,10 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=TMP_SUFFIX, dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(full, f)
+            try:
+                torch.save(full, f)
+            except RuntimeError as err:  # torch's writer reports a failed write this way
+                raise _write_error(err, path) from None
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
@@ -94,6 +98,18 @@ def save_checkpoint(state: dict, path: str | Path) -> Path:
         raise
     _fsync_dir(path.parent)
     return path
+
+
+def _write_error(err: RuntimeError, path: Path) -> OSError:
+    """torch.save's RuntimeError for a failed write, as the OSError it stands for."""
+    try:
+        full = os.statvfs(path.parent).f_bavail == 0
+    except OSError:
+        full = False
+    if full:
+        return OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+    reason = str(err).splitlines()[0] if str(err) else "write failed"
+    return OSError(errno.EIO, f"{os.strerror(errno.EIO)} ({reason[:120]})", str(path))
 
 
 def link_or_copy(source: str | Path, target: str | Path) -> Path:
