@@ -79,9 +79,6 @@ def reference(tmp_path_factory):
     for steps in (20, 30):
         train(compose_config([*NON_DEFAULT, f"train.steps={steps}"]), root / str(steps))
         out[steps] = load_checkpoint(root / str(steps))
-    from gancli.training import runlock
-
-    runlock.release_all()
     return out
 
 
