@@ -42,6 +42,12 @@ def checkpoint_step(run: Path) -> int:
     return found[1]["step"] if found else 0
 
 
+def newest_step_file(run: Path) -> int:
+    """The step of the newest step_N.pt, from the file names alone (cheap to poll)."""
+    steps = [int(p.stem.split("_")[1]) for p in (run / "checkpoints").glob("step_*.pt")]
+    return max(steps, default=0)
+
+
 def compare(a: dict, b: dict) -> list[str]:
     """Keys whose tensors (or values) differ between two checkpoints."""
     from gancli.training.checkpoint import _tensors
@@ -65,8 +71,12 @@ def main() -> int:
     parser.add_argument("--kills", type=int, default=30)
     parser.add_argument("--steps", type=int, default=1200)
     parser.add_argument("--seed", type=int, default=0, help="the kill schedule's seed")
-    parser.add_argument("--max-delay", type=float, default=8.0,
-                        help="a kill lands this many seconds after a start, at most")
+    parser.add_argument("--max-delay", type=float, default=5.0,
+                        help="a start-up kill lands this many seconds after the start, at "
+                             "most; a training kill up to a tenth of it after the first "
+                             "checkpoint the process wrote")
+    parser.add_argument("--startup-share", type=float, default=0.2,
+                        help="the share of kills aimed at start-up")
     parser.add_argument("--time-limit", type=float, default=900.0)
     parser.add_argument("--workdir", type=Path, default=None)
     args = parser.parse_args()
@@ -96,7 +106,14 @@ def main() -> int:
             break
         before = checkpoint_step(work / "run")
         proc = gan(*command, cwd=work)
-        time.sleep(rng.uniform(0.2, args.max_delay))
+        if rng.random() < args.startup_share:  # during start-up: imports, config, the lock
+            time.sleep(rng.uniform(0.1, args.max_delay))
+        else:  # once this process has written a checkpoint: mid-step or mid-write
+            deadline = time.monotonic() + 120
+            while (newest_step_file(work / "run") <= before and proc.poll() is None
+                   and time.monotonic() < deadline):
+                time.sleep(0.01)
+            time.sleep(rng.uniform(0, args.max_delay / 10))
         if proc.poll() is not None:  # it finished (or failed) before the kill landed
             if proc.returncode != 0:
                 print(f"run failed: {proc.stderr.read()}", file=sys.stderr)
