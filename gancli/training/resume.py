@@ -185,7 +185,8 @@ def check_compatible(cfg: Config, saved: dict, path: Path, step: int | None = No
                 "this checkpoint" if set(conflicts) & AFTER_NAN else "")
         raise GanError(f"cannot resume {path}: the config conflicts with the run's: "
                        f"{detail}{more}{hint}; drop those overrides or start a new run")
-    changed = [k for k in differ if k not in ("resume", "train.auto_resume")]
+    # a key the run's config lacks (added by a later gancli) takes its default: not a change
+    changed = [k for k in differ if k in before and k not in ("resume", "train.auto_resume")]
     if changed and os.environ.get("RANK", "0") == "0":
         print("resume: changed " + ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}"
                                             for k in changed), file=sys.stderr)
