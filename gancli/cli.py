@@ -9,7 +9,9 @@ from __future__ import annotations
 import os
 import re
 import shutil
+import signal
 import sys
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +28,20 @@ CHECKED_GROUPS = (*CONFIG_GROUPS, "hparams_search")  # `group=value` checked aga
 
 def _debug() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
+
+
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM outside the training loop (which handles them itself): start-up, or
+    the end of a run. A BaseException, so that nothing on the way (Hydra included) reports
+    it as an error with a traceback."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def _interrupt(signum, frame):
+    raise Interrupted(signum)
 
 
 def _fail(message: str) -> None:
@@ -61,26 +77,42 @@ def _hydra_app():
         import logging
 
         from gancli.config import validate
+        from gancli.training import runlock
+        from gancli.training.checkpoint import describe_last_good
         from gancli.training.loop import train
+        from gancli.training.resume import RunFinished, config_for_resume
         from gancli.training.signals import StopRequested
 
         logging.captureWarnings(True)  # warnings go to train.log too (Hydra's job logging)
         hydra_cfg = HydraConfig.get()
-        run_dir = hydra_cfg.runtime.output_dir
+        run_dir = Path(hydra_cfg.runtime.output_dir)
         try:
+            if cfg.get("resume") not in (None, ""):  # the run's own config, overrides on top
+                cfg = config_for_resume(cfg, list(HydraConfig.get().overrides.task))
             typed = validate(cfg)
             if typed.device.threads == "auto" and _parallel_launcher(hydra_cfg):
                 typed.device.threads = "1"  # jobs side by side share the cores
             return train(typed, run_dir)
+        except RunFinished as done:
+            print(str(done), file=sys.stderr)
+            return float("nan")
         except StopRequested as stop:
             print(str(stop), file=sys.stderr)
             sys.exit(128 + stop.signum)
+        except OSError as err:  # disk full, a folder not writable, ...: the run stops here
+            if _debug():
+                raise
+            where = f" ({err.filename})" if err.filename else ""
+            _fail(f"I/O error{where}: {err.strerror or err}; the run stopped, "
+                  f"{describe_last_good(run_dir / 'checkpoints')}")
         except BaseException as err:
             if str(hydra_cfg.mode) != "RunMode.MULTIRUN":  # a sweep's summary lists failed jobs
-                remove_if_unstarted(Path(run_dir))
+                remove_if_unstarted(run_dir)
             if not isinstance(err, GanError) or _debug():
                 raise
             _fail(str(err))
+        finally:
+            runlock.release(run_dir)
 
     return train_app
 
@@ -93,7 +125,7 @@ def _parallel_launcher(hydra_cfg) -> bool:
         name in target.lower() for name in ("joblib", "submitit_local", "localexecutor"))
 
 
-HYDRA_ONLY = {".hydra", "train.log"}  # what a run holds before its first step
+HYDRA_ONLY = {".hydra", "train.log", ".gancli.lock"}  # what a run holds before its first step
 
 
 def remove_if_unstarted(run_dir: Path) -> None:
@@ -119,17 +151,45 @@ def _override(args: list[str], key: str) -> str | None:
 
 
 def continue_in_run_dir(args: list[str]) -> list[str]:
-    """`resume=X` writes into X's run directory, so checkpoints and logs carry on in one place."""
+    """`resume=X` writes into X's run directory, so checkpoints and logs carry on in one place.
+    The run's own `.hydra/` files stay as they are: the config comes from its checkpoint."""
+    from gancli.torchrun import quote
     from gancli.training.resume import run_dir_of
 
     resume = _override(args, "resume")
-    if not resume or resume == "null" or _override(args, "hydra.run.dir"):
+    if not resume or resume == "null":
         return args
     if not Path(resume).exists():
         raise GanError(f"resume: no run directory or checkpoint at {resume}")
     if "-m" in args or "--multirun" in args:
         raise ConfigError("resume= continues one run; it cannot be combined with -m")
-    return [*args, f"hydra.run.dir={run_dir_of(resume)}"]
+    args = [_forced(a) for a in args]
+    extra = [] if _override(args, "hydra.output_subdir") else ["hydra.output_subdir=null"]
+    if not _override(args, "hydra.run.dir"):
+        extra.append(f"hydra.run.dir={quote(str(run_dir_of(resume)))}")
+    return [*args, *extra]
+
+
+def _forced(arg: str) -> str:
+    """`key=value` -> `++key=value` for a resume: the value applies on top of the run's own
+    config, whose model or dataset may have keys the default config lacks."""
+    key, sep, _ = arg.partition("=")
+    if (not sep or key[:1] in "+~" or key in (*CHECKED_GROUPS, "resume") or "/" in key
+            or key.startswith("hydra.") or "." not in key):
+        return arg
+    return f"++{arg}"
+
+
+def _plain_run_dir(args: list[str]) -> Path | None:
+    """The run directory when the command line fixes it (no interpolation, one run)."""
+    if "-m" in args or "--multirun" in args:
+        return None
+    value = _override(args, "hydra.run.dir")
+    if not value or "$" in value:
+        return None
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        value = value[1:-1].replace("\\'", "'")
+    return Path(value)
 
 
 def check_output_dir(args: list[str]) -> None:
@@ -141,6 +201,23 @@ def check_output_dir(args: list[str]) -> None:
     if not existing.is_dir() or not os.access(existing, os.W_OK | os.X_OK):
         raise GanError(f"cannot create the run directory {target}: {existing} is not a writable "
                        f"directory; run from another folder or set {key}=<path>")
+    plain = _plain_run_dir(args)
+    if plain is not None:  # os.access says yes to root everywhere: try it (/proc, read-only)
+        try:
+            plain.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise GanError(f"cannot create the run directory {plain.absolute()}: "
+                           f"{err.strerror or err}; set {key}=<path>") from None
+
+
+def lock_run_dir(args: list[str]) -> None:
+    """Take the run directory's lock before Hydra writes into it, when the command line
+    fixes the directory (a resume always does); the training loop takes it otherwise."""
+    from gancli.training import distributed, runlock
+
+    plain = _plain_run_dir(args)
+    if plain is not None and not distributed.launched():
+        runlock.acquire(plain)
 
 
 def _is_multirun(args: list[str]) -> bool:
@@ -260,6 +337,7 @@ def cmd_train(args: list[str]) -> None:
     check_launcher(args)
     args = continue_in_run_dir(args)
     check_output_dir(args)
+    lock_run_dir(args)
     try:
         sys.argv = ["gan train", *torchrun.hydra_args(args)]  # unchanged outside torchrun
         _hydra_app()()
@@ -506,6 +584,9 @@ def command_help(name: str, args: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):  # one line, not a traceback or silence
+            signal.signal(sig, _interrupt)
     argv = list(sys.argv[1:] if argv is None else argv)
     # Before torch loads OpenMP: waiting threads sleep instead of spinning, which keeps a run
     # fast on a CPU shared with other work (README, Set up); an explicit setting wins.
@@ -528,3 +609,9 @@ def main(argv: list[str] | None = None) -> None:
         if _debug():
             raise
         _fail(str(err))
+    except (Interrupted, KeyboardInterrupt) as err:
+        signum = getattr(err, "signum", signal.SIGINT)
+        when = (" before training began or after it ended; no checkpoint was written for this "
+                "stop" if argv[0] == "train" else "")
+        print(f"error: stopped by {signal.Signals(signum).name}{when}", file=sys.stderr)
+        sys.exit(128 + signum)

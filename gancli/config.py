@@ -121,6 +121,9 @@ class TrainConfig:
     keep_last: int = 0  # periodic step_*.pt checkpoints to keep; 0 keeps them all
     auto_resume: bool = False  # continue from <run dir>/checkpoints/last.pt when it exists
     nan_policy: NanPolicy = NanPolicy.stop  # on a non-finite loss: stop the run, or skip the update
+    # nan_policy=skip: stop when more than this share of the updates of the last 100 steps
+    # were dropped (the run diverges)
+    max_skipped: float = 0.1
     sync_batchnorm: bool = False  # under torchrun: BatchNorm statistics over the global batch
     ema: EMAConfig = field(default_factory=EMAConfig)  # moving average of G, sampled and saved
     # speed (gancli/training/speed.py): each on by default where it is safe
@@ -142,6 +145,9 @@ class TrainConfig:
             require_positive(f"train.{key}", getattr(self, key))
         for key in ("num_workers", "keep_last"):
             require_non_negative(f"train.{key}", getattr(self, key))
+        if not 0 <= self.max_skipped <= 1:
+            raise ConfigError(f"train.max_skipped must be a fraction in [0, 1], got "
+                              f"{self.max_skipped}")
         require_non_negative("train.eval_every", self.eval_every, " (0 is off)")
         if self.eval_n < 10:
             raise ConfigError(f"train.eval_n must be >= 10, got {self.eval_n}")

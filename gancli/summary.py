@@ -10,7 +10,6 @@ the same jobs.
 from __future__ import annotations
 
 import csv
-import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -72,7 +71,9 @@ def _last_record(path: Path) -> dict[str, float]:
     is on, the evaluation record written after it on its own line."""
     if not path.is_file():
         return {}
-    records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    from gancli.training.logging import read_records
+
+    records = read_records(path)  # a torn last line (a killed job) is dropped
     if not records:
         return {}
     last = records[-1].get("step")

@@ -22,6 +22,16 @@ def _seed_and_threads():
     yield
 
 
+@pytest.fixture(autouse=True)
+def _release_run_locks():
+    """train() called in the test process keeps its run directory locked until the process
+    ends (as a run would); release them so later subprocesses may resume those runs."""
+    yield
+    from gancli.training import runlock
+
+    runlock.release_all()
+
+
 def pytest_collection_modifyitems(config, items):
     if torch.cuda.is_available():
         return

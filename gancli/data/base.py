@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch.utils.data import DataLoader, Dataset
@@ -24,13 +24,17 @@ class DataInfo:
     kind: str  # "image" (C, H, W) or "points" (D,)
     shape: tuple[int, ...]
     num_classes: int = 0  # 0 when the dataset has no labels
+    # the data's identity where it can change under the same config (a folder's file list
+    # hash); saved in checkpoints, compared on resume; "" where the config fixes the data
+    fingerprint: str = field(default="", compare=False)
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> DataInfo:
-        return cls(data["name"], data["kind"], tuple(data["shape"]), data.get("num_classes", 0))
+        return cls(data["name"], data["kind"], tuple(data["shape"]), data.get("num_classes", 0),
+                   str(data.get("fingerprint") or ""))
 
 
 class EpochSampler:

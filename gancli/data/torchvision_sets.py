@@ -6,7 +6,11 @@ The small ones (MNIST, Fashion-MNIST, CIFAR-10) are loaded whole into memory as 
 
 from __future__ import annotations
 
+import hashlib
+import sys
+import warnings
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 import numpy as np
@@ -31,12 +35,19 @@ class TorchvisionConfig(SplitOptions):
     resolution: int | None = None  # None keeps the native size
 
 
+class OnBadFile(Enum):
+    fail = "fail"  # stop before training, naming the file
+    skip = "skip"  # leave it out, with a warning naming it
+
+
 @dataclass
 class FolderConfig(SplitOptions):
     name: str = "folder"
     root: str = "data/images"  # folder searched for images; first-level subfolders are classes
     resolution: int = 64  # images are resized and center-cropped to this size
     channels: int = 3  # 3 for RGB, 1 for grayscale
+    on_bad_file: OnBadFile = OnBadFile.fail  # a file that does not decode
+    strict: bool = False  # a resume on a changed file list: refuse (true) or warn (false)
 
 
 def _open(factory, name: str, cfg: TorchvisionConfig):
@@ -125,36 +136,75 @@ def build_celeba(cfg: TorchvisionConfig) -> StreamedData:
     return StreamedData(DataInfo("celeba", "image", (3, resolution, resolution)), _Unlabeled(ds))
 
 
+def _regular_image_files(root: Path) -> list[Path]:
+    """Image files below root, by suffix; FIFOs, sockets and devices named like images are
+    not files to read (opening a FIFO would wait forever), so they are left out."""
+    return sorted(p for p in root.rglob("*")
+                  if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+
+
+def _decode_problem(path: Path) -> str | None:
+    """Why the file does not decode in full (None when it does). A decompression bomb
+    (more pixels than PIL's limit) is refused at its header, before any pixel is read."""
+    from PIL import Image
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as im:
+                im.load()
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        return "decompression bomb: more pixels than PIL's safety limit"
+    except (OSError, ValueError, SyntaxError, EOFError) as err:
+        return f"{type(err).__name__}: {str(err).splitlines()[0] if str(err) else 'corrupt'}"
+    except MemoryError:
+        return "too large to decode in memory"
+    return None
+
+
 class ImageFiles(Dataset):
     """Every image file below a folder. When all files sit in first-level subfolders, each
-    subfolder is a class (ImageFolder's convention); otherwise there are no labels."""
+    subfolder is a class (ImageFolder's convention); otherwise there are no labels.
 
-    def __init__(self, root: Path, transform):
+    Every file is decoded once, in full, before training, so a corrupt one is found now and
+    not mid-epoch: it stops the run naming it, or with on_bad_file=skip is left out with a
+    warning."""
+
+    def __init__(self, root: Path, transform, on_bad_file: OnBadFile = OnBadFile.fail):
         self.root, self.transform = root, transform
-        self.files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)
+        self.files = _regular_image_files(root)
         if not self.files:
             raise GanError(f"no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) under {root}")
-        self._check_headers()
+        self._check_files(OnBadFile(on_bad_file))
         parents = {p.parent for p in self.files}
         self.classes = sorted(p.name for p in parents) if root not in parents else []
         index = {name: i for i, name in enumerate(self.classes)}
         self.labels = [index[p.parent.name] if self.classes else 0 for p in self.files]
+        self.fingerprint = self._fingerprint()
 
-    def _check_headers(self) -> None:
-        """Open every file's header (cheap) so unreadable files fail before training starts."""
-        from PIL import Image
+    def _check_files(self, on_bad_file: OnBadFile) -> None:
+        bad = [(path, why) for path in self.files if (why := _decode_problem(path))]
+        if not bad:
+            return
+        if on_bad_file is OnBadFile.fail:
+            path, why = bad[0]
+            raise GanError(f"{len(bad)} unreadable image file(s) under {self.root}, e.g. "
+                           f"{path} ({why}); remove or replace them, or set "
+                           f"dataset.on_bad_file=skip")
+        for path, why in bad:
+            print(f"warning: skipping unreadable image {path} ({why})", file=sys.stderr)
+        dropped = {path for path, _ in bad}
+        self.files = [p for p in self.files if p not in dropped]
+        if not self.files:
+            raise GanError(f"no readable image files under {self.root}")
 
-        bad = []
+    def _fingerprint(self) -> str:
+        """A hash of the file list (paths relative to the root, and sizes)."""
+        digest = hashlib.sha256()
         for path in self.files:
-            try:
-                with Image.open(path) as im:
-                    im.size  # noqa: B018  (reading the header is the check)
-            except (OSError, ValueError) as err:
-                bad.append((path, err))
-        if bad:
-            path, err = bad[0]
-            raise GanError(f"{len(bad)} unreadable image file(s) under {self.root}, e.g. {path} "
-                           f"({type(err).__name__}); remove or replace them")
+            digest.update(f"{path.relative_to(self.root).as_posix()}\0"
+                          f"{path.stat().st_size}\n".encode())
+        return f"files:{len(self.files)}:{digest.hexdigest()[:16]}"
 
     def __len__(self):
         return len(self.files)
@@ -176,6 +226,7 @@ def build_folder(cfg: FolderConfig) -> StreamedData:
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise GanError(f"dataset folder {root.resolve()} does not exist; set dataset.root")
-    files = ImageFiles(root, _image_transform(cfg.resolution, cfg.channels))
+    files = ImageFiles(root, _image_transform(cfg.resolution, cfg.channels), cfg.on_bad_file)
     shape = (cfg.channels, cfg.resolution, cfg.resolution)
-    return StreamedData(DataInfo("folder", "image", shape, len(files.classes)), files)
+    info = DataInfo("folder", "image", shape, len(files.classes), files.fingerprint)
+    return StreamedData(info, files)

@@ -18,10 +18,11 @@ import torch
 from gancli.config import require_positive
 from gancli.errors import ConfigError, GanError
 from gancli.metrics import cache
+from gancli.metrics.checks import require_finite
 from gancli.metrics.extractors import Extractor, ExtractorName, build_extractor, extract
 from gancli.metrics.frechet import frechet_distance, gaussian_stats
 from gancli.metrics.inception_score import inception_score
-from gancli.metrics.kid import kernel_inception_distance
+from gancli.metrics.kid import kernel_inception_distance, used_subset_size
 from gancli.metrics.precision_recall import precision_recall
 from gancli.metrics.sources import CheckpointSource, DatasetSource, Source, open_source
 from gancli.paths import check_writable, expand_user_path, write_error
@@ -100,10 +101,39 @@ def latest_checkpoint(root: str | Path = "outputs") -> Path:
     return found[-1]
 
 
+def check_inputs(chosen: list[str], real: cache.RealStats, fake_features: np.ndarray,
+                 fake_logits: np.ndarray, real_name: str = "the real images",
+                 fake_name: str = "the generated images") -> None:
+    """One line naming the source when features or logits hold NaN or Inf."""
+    require_finite(fake_features, f"the features of {fake_name}")
+    if "is" in chosen or fake_logits is not None and np.size(fake_logits):
+        require_finite(fake_logits, f"the classifier logits of {fake_name}")
+    require_finite(real.features, f"the features of {real_name}")
+    require_finite(real.mu, f"the cached statistics of {real_name}")
+    require_finite(real.sigma, f"the cached statistics of {real_name}")
+
+
+def fit_kid_subset_size(settings: MetricSettings, n_real: int, n_fake: int) -> None:
+    """KID's subsets cannot be larger than the smaller set: use (and record) the size that
+    fits, with a warning when it had to shrink."""
+    used = used_subset_size(settings.kid_subset_size, n_real, n_fake)
+    if used < settings.kid_subset_size:
+        import sys
+
+        print(f"warning: KID subsets of {used} images instead of kid_subset_size="
+              f"{settings.kid_subset_size}: only {n_real} real and {n_fake} generated images "
+              f"(the estimate is noisier; the protocol records {used})", file=sys.stderr)
+        settings.kid_subset_size = used
+
+
 def compute_metrics(chosen: list[str], real: cache.RealStats, fake_features: np.ndarray,
                     fake_logits: np.ndarray, extractor: Extractor, settings: MetricSettings,
-                    device: torch.device) -> dict:
+                    device: torch.device, real_name: str = "the real images",
+                    fake_name: str = "the generated images") -> dict:
     """Every chosen metric, named with the extractor's prefix ("mnist_fid", ...)."""
+    check_inputs(chosen, real, fake_features, fake_logits, real_name, fake_name)
+    if "kid" in chosen:
+        fit_kid_subset_size(settings, real.features.shape[0], fake_features.shape[0])
     p, out = extractor.metric_prefix, {}
     if "fid" in chosen:
         out[p + "fid"] = frechet_distance(*gaussian_stats(fake_features), real.mu, real.sigma)
@@ -194,8 +224,10 @@ def run_eval(args: EvalArgs, write_out: bool = True) -> dict:
 
     with _Progress() as progress:
         def real_features():
-            return progress.features(extractor, real_source, device, args.batch_size,
-                                     "real features")[0]
+            features = progress.features(extractor, real_source, device, args.batch_size,
+                                         "real features")[0]
+            require_finite(features, f"the features of {_name(real_source)}")
+            return features
 
         if args.no_cache:
             features = real_features()
@@ -208,7 +240,7 @@ def run_eval(args: EvalArgs, write_out: bool = True) -> dict:
 
     settings = args.settings()
     metrics = compute_metrics(chosen, real, fake_features, fake_logits, extractor, settings,
-                              device)
+                              device, _name(real_source), _name(fake_source))
     result = {
         "metrics": metrics,
         "n_real": int(real.features.shape[0]),
@@ -237,6 +269,13 @@ def write_result(result: dict, out: str | Path) -> Path:
     except OSError as err:
         raise write_error("out", out, err) from None
     return out
+
+
+def _name(source: Source) -> str:
+    """A source in a message: its kind and where it is (real=/fake=/ckpt=)."""
+    about = source.describe()
+    where = about.get("path") or (about.get("config") or {}).get("name") or ""
+    return f"the {about.get('kind', 'source')} {where}".rstrip()
 
 
 def _shown(value) -> str:

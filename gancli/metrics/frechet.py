@@ -16,10 +16,12 @@ from __future__ import annotations
 import numpy as np
 from scipy.linalg import lapack
 
+from gancli.metrics.checks import require_finite
+
 
 def gaussian_stats(features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Mean and unbiased covariance (rows are samples), as pytorch-fid computes them."""
-    x = np.asarray(features, dtype=np.float64)
+    x = require_finite(features, "the features")
     if x.ndim != 2 or x.shape[0] < 2:
         raise ValueError(f"need at least 2 feature rows, got shape {x.shape}")
     return x.mean(axis=0), np.cov(x, rowvar=False)
@@ -54,6 +56,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
     mu2 = np.atleast_1d(np.asarray(mu2, np.float64))
     sigma1 = np.atleast_2d(np.asarray(sigma1, np.float64))
     sigma2 = np.atleast_2d(np.asarray(sigma2, np.float64))
+    for name, value in (("mu1", mu1), ("sigma1", sigma1), ("mu2", mu2), ("sigma2", sigma2)):
+        require_finite(value, f"the Gaussian statistics ({name})")
     if mu1.shape != mu2.shape or sigma1.shape != sigma2.shape:
         raise ValueError(f"statistics differ in shape: {mu1.shape} vs {mu2.shape}")
     diff = mu1 - mu2

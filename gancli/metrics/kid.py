@@ -9,6 +9,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from gancli.metrics.checks import require_finite
+
 
 def polynomial_kernel(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     return (x @ y.T / x.shape[1] + 1) ** 3
@@ -31,14 +33,19 @@ def kid_subsets(n_real: int, n_fake: int, num_subsets: int, subset_size: int,
              rng.choice(n_fake, subset_size, replace=False)) for _ in range(num_subsets)]
 
 
+def used_subset_size(subset_size: int, n_real: int, n_fake: int) -> int:
+    """The subset size KID can use: capped at the smaller set's size."""
+    return min(subset_size, n_real, n_fake)
+
+
 def kernel_inception_distance(real, fake, num_subsets: int = 100, subset_size: int = 1000,
                               seed: int = 0, device: torch.device | str = "cpu"
                               ) -> tuple[float, float]:
     """Mean and standard deviation of the subset MMD^2 estimates. The subset size is capped at
-    the smaller set's size."""
-    real = torch.as_tensor(np.asarray(real), dtype=torch.float64, device=device)
-    fake = torch.as_tensor(np.asarray(fake), dtype=torch.float64, device=device)
-    m = min(subset_size, real.shape[0], fake.shape[0])
+    the smaller set's size (used_subset_size: callers record and report it)."""
+    real = torch.as_tensor(require_finite(real, "the real features"), device=device)
+    fake = torch.as_tensor(require_finite(fake, "the generated features"), device=device)
+    m = used_subset_size(subset_size, real.shape[0], fake.shape[0])
     if m < 2:
         raise ValueError("KID needs at least 2 samples in each set")
     values = [mmd2_unbiased(real[torch.as_tensor(i, device=device)],

@@ -7,8 +7,9 @@ recall is the share of real samples inside at least one generated ball (coverage
 
 from __future__ import annotations
 
-import numpy as np
 import torch
+
+from gancli.metrics.checks import require_finite
 
 ROWS_PER_BLOCK = 1024  # distance rows held at once: memory stays O(block x n)
 
@@ -35,8 +36,8 @@ def coverage(points: torch.Tensor, centers: torch.Tensor, radii: torch.Tensor) -
 
 def precision_recall(real, fake, k: int = 3,
                      device: torch.device | str = "cpu") -> tuple[float, float]:
-    real = torch.as_tensor(np.asarray(real), dtype=torch.float64, device=device)
-    fake = torch.as_tensor(np.asarray(fake), dtype=torch.float64, device=device)
+    real = torch.as_tensor(require_finite(real, "the real features"), device=device)
+    fake = torch.as_tensor(require_finite(fake, "the generated features"), device=device)
     precision = coverage(fake, real, knn_radii(real, k))
     recall = coverage(real, fake, knn_radii(fake, k))
     return precision, recall

@@ -216,9 +216,15 @@ class CheckpointSource(Source):
         return self.n
 
     def dataset_config(self):
-        from gancli.config import from_container
+        """The run's dataset block, read as data: a checkpoint never makes gan eval download
+        anything or create folders (download is off; pass real= to measure against other
+        data)."""
+        from gancli.training.checkpoint import stored_config
 
-        return from_container(self.state["config"]).dataset
+        dataset = stored_config(self.state, self.path).dataset
+        if hasattr(dataset, "download"):
+            dataset.download = False
+        return dataset
 
     def describe(self):
         return {"kind": self.kind, "path": str(self.path), "step": self.state.get("step"),

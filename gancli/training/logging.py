@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import sys
 import time
 from pathlib import Path
 
@@ -26,6 +28,61 @@ TAGS = {
 
 
 STATUS_KEYS = ("d_loss", "g_loss", "loss", "kl")  # shown on the progress line when logged
+
+
+def append_record(path: Path, record: dict) -> None:
+    """One JSON line, written by a single write() on a file opened O_APPEND: a reader or a
+    kill sees the whole line or none of it (short of a torn write at the disk's edge, which
+    read_records drops)."""
+    data = (json.dumps(record) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        written = os.write(fd, data)
+        if written != len(data):
+            raise OSError(28, f"short write to {path} ({written} of {len(data)} bytes)")
+    finally:
+        os.close(fd)
+
+
+def read_records(path: Path, warn=None) -> list[dict]:
+    """The records of a metrics.jsonl file; a line that is not a JSON object (a torn last
+    line after a kill, a damaged one) is dropped with a warning naming it."""
+    warn = warn or (lambda message: print(f"warning: {message}", file=sys.stderr))
+    records = []
+    try:
+        text = Path(path).read_bytes().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return records
+    lines = text.split("\n")
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            if not isinstance(record, dict) or not isinstance(record.get("step"), int):
+                raise ValueError("no step")
+        except ValueError:
+            torn = number == len(lines) and not text.endswith("\n")
+            warn(f"{path}: dropped {'a torn last line' if torn else f'line {number}'} "
+                 f"that is not a complete record ({line[:60]!r})")
+            continue
+        records.append(record)
+    return records
+
+
+def write_records(path: Path, records: list[dict]) -> None:
+    """Replace `path` with `records`: a new file, fsynced, renamed over the old one, so a
+    kill at any moment leaves one of the two whole."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w") as f:
+            f.write("".join(json.dumps(r) + "\n" for r in records))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
 
 
 class RunLogger:
@@ -56,9 +113,8 @@ class RunLogger:
         """A resumed run drops records written after its checkpoint (TensorBoard does the same
         through purge_step), so each step appears once."""
         if self.metrics_path.exists():
-            lines = self.metrics_path.read_text().splitlines()
-            kept = [line for line in lines if line and json.loads(line)["step"] <= step]
-            self.metrics_path.write_text("".join(line + "\n" for line in kept))
+            kept = [r for r in read_records(self.metrics_path) if r["step"] <= step]
+            write_records(self.metrics_path, kept)
 
     def __enter__(self):
         if self.enabled:
@@ -80,8 +136,7 @@ class RunLogger:
         for key, value in record.items():
             if key != "step":
                 self.writer.add_scalar(TAGS.get(key, key), value, step)
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps(record) + "\n")
+        append_record(self.metrics_path, record)
         status = " ".join(f"{k}={record[k]:.3f}" for k in STATUS_KEYS if k in record)
         rate = f"{record['steps_per_s']:.1f} step/s"
         self.progress.update(self.task, status=status, rate=rate)
@@ -105,5 +160,4 @@ class RunLogger:
             return
         for key, value in values.items():
             self.writer.add_scalar(f"eval/{key}", value, step)
-        with open(self.metrics_path, "a") as f:
-            f.write(json.dumps({"step": step, **values}) + "\n")
+        append_record(self.metrics_path, {"step": step, **values})

@@ -21,18 +21,36 @@ from gancli.errors import ConfigError, GanError
 from gancli.images import image_grid, render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
-from gancli.training import distributed
+from gancli.training import distributed, runlock
 from gancli.training.augment import DiffAugment
-from gancli.training.checkpoint import rng_state, rotate_checkpoints, save_checkpoint, set_rng_state
+from gancli.training.checkpoint import (
+    describe_last_good,
+    link_or_copy,
+    remove_stale_temporaries,
+    rng_state,
+    rotate_checkpoints,
+    save_checkpoint,
+    set_rng_state,
+)
 from gancli.training.ema import build_ema
 from gancli.training.evaluation import build_evaluator, evaluation_keys
+from gancli.training.guards import SkipGuard, check_batch_for_batchnorm
 from gancli.training.logging import RunLogger
 from gancli.training.optimizers import build_optimizer
 from gancli.training.report import run_end, run_start, write_reals
-from gancli.training.resume import check_compatible, checkpoint_to_resume
+from gancli.training.resume import (
+    RunFinished,
+    check_compatible,
+    check_same_data,
+    checkpoint_to_resume,
+    learning_rate_changed,
+    load_for_resume,
+    record_nan,
+    set_learning_rate,
+)
 from gancli.training.schedules import build_schedule
 from gancli.training.signals import GracefulStop, StopRequested
-from gancli.training.snapshot import read, restore_model, snapshot
+from gancli.training.snapshot import restore_model, snapshot
 from gancli.training.speed import autocast_dtype, compile_networks, enabled, use_channels_last
 from gancli.training.step import NonFiniteLoss, StepContext, StepOptions
 
@@ -49,6 +67,7 @@ def weights_finite(module: torch.nn.Module) -> bool:
     return all(torch.isfinite(p).all() for p in module.parameters())
 
 
+@runlock.released_after  # the run directory's lock, taken below, is let go however it ends
 def train(cfg: Config, run_dir: str | Path) -> float:
     """Train the model family `cfg` names, writing into run_dir; return the final
     `train.metric` (for an evaluation metric, its best value: the score of
@@ -61,6 +80,10 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     # Initialize
     dist = distributed.setup(resolve_device(cfg.device.name.value))  # joins torchrun's ranks
     device = dist.device
+    if dist.is_main:  # one writer per run directory; then what a killed one left is stale
+        runlock.acquire(run_dir)
+        remove_stale_temporaries(ckpt_dir)
+        remove_stale_temporaries(run_dir)
     seed_everything(distributed.rank_seed(cfg.seed, dist.rank))
     torch.set_num_threads(resolve_threads(cfg.device.threads))
     if device.type == "cuda":
@@ -90,6 +113,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         raise ConfigError(f"train.batch_size={t.batch_size} over {dist.world_size} rank(s) "
                           f"must give batches that are a multiple of "
                           f"{family.batch_multiple_reason}")
+    check_batch_for_batchnorm(list(family.networks().values()),
+                              t.batch_size // dist.world_size // family.batch_multiple)
     loss = build_loss(cfg.loss)
     optimizers = {name: build_optimizer(cfg.optimizer, params, name)
                   for name, params in family.param_groups().items()}
@@ -100,6 +125,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     fixed_z = family.sample_latent(t.num_samples, device, generator=fixed)
     fixed_y = family.sample_labels(t.num_samples, device, generator=fixed)
     skipped = 0  # updates dropped by nan_policy=skip
+    skip_guard = SkipGuard(t.max_skipped)
 
     # Set up evaluation (train.eval_every; rank 0): real statistics are computed or loaded now
     evaluator = build_evaluator(cfg, data, device) if dist.is_main else None
@@ -115,14 +141,18 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     start, noise_state = 0, None
     resume_from = checkpoint_to_resume(cfg, run_dir)
     if resume_from is not None:
-        state = read(resume_from)
-        check_compatible(cfg, state["config"], resume_from)
+        state = load_for_resume(resume_from)
+        check_compatible(cfg, state["config"], resume_from, state["step"])
+        check_same_data(data.info, state, resume_from, cfg.dataset)
         restore_model(family, state, resume_from)
         for name, opt in optimizers.items():
             opt.load_state_dict(state["optimizers"][name])
         for name, sched in schedules.items():
             if state["schedules"].get(name):
                 sched.load_state_dict(state["schedules"][name])
+        if learning_rate_changed(cfg, state["config"]):  # after a NaN: the new rate applies
+            for name, opt in optimizers.items():
+                set_learning_rate(opt, schedules[name], cfg.optimizer.lr_for(name))
         if ema is not None:
             ema.load_state_dict(state.get("ema") or family.sampler.state_dict())
         sampler.load_state_dict(state["sampler"])
@@ -135,8 +165,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         if evaluator is not None and state.get("eval_best") is not None:
             evaluator.best = state["eval_best"]
         if start >= t.steps:
-            raise GanError(f"{resume_from} is already at step {start} >= train.steps={t.steps}; "
-                           f"raise train.steps to train longer")
+            raise RunFinished(f"{resume_from} is already at step {start}: the run is finished "
+                              f"(train.steps={t.steps}); pass train.steps=<more> to extend it")
 
     # Distribute: the steps train `trainee` (its networks behind DDP, this rank's slice of the
     # global noise); `family` holds the same unwrapped modules for checkpoints and samples
@@ -158,14 +188,15 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     def save(step: int, periodic: bool) -> Path:
         for name, network in family.networks().items():
             if not weights_finite(network):
-                raise GanError(f"non-finite weights in {name} at step {step}; not saved, the "
-                               f"last good checkpoint is {ckpt_dir / 'last.pt'}")
+                raise GanError(f"non-finite weights in {name} at step {step}; not saved, "
+                               f"{describe_last_good(ckpt_dir)}")
         if not dist.is_main:  # every rank holds the same weights; rank 0 alone writes
             return ckpt_dir / "last.pt"
         state = checkpoint(step)
-        if periodic:
-            save_checkpoint(state, ckpt_dir / f"step_{step:07d}.pt")
+        if periodic:  # last.pt: a hard link to the step file, not a second copy
+            saved = save_checkpoint(state, ckpt_dir / f"step_{step:07d}.pt")
             rotate_checkpoints(ckpt_dir, t.keep_last)
+            return link_or_copy(saved, ckpt_dir / "last.pt")
         return save_checkpoint(state, ckpt_dir / "last.pt")
 
     def export_samples(step: int, logger: RunLogger) -> None:
@@ -195,15 +226,22 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         for step in range(start + 1, t.steps + 1):
             stats = {} if step % t.log_every == 0 or step == t.steps else None
             try:
-                skipped += trainee.train_step(step_context, batches, step, stats)
+                attempted = step_context.updates
+                dropped = trainee.train_step(step_context, batches, step, stats)
+                skipped += dropped
+                if skip_nonfinite:
+                    skip_guard(step, dropped, step_context.updates - attempted, t.steps,
+                               lambda: describe_last_good(ckpt_dir))
                 if (stats is not None or step % t.sample_every == 0 or step % t.ckpt_every == 0
                         or evaluator is not None and evaluator.due(step)):
                     step_context.check_finite()  # before anything is logged, saved or evaluated
             except NonFiniteLoss as err:
+                if dist.is_main:
+                    record_nan(run_dir, err.step or step, err.net)
                 raise GanError(f"non-finite {err.net} loss ({err.value}) at step "
-                               f"{err.step or step}; stopped. The last good checkpoint is "
-                               f"{ckpt_dir / 'last.pt'}. Lower the learning rate, or set "
-                               f"train.nan_policy=skip") from None
+                               f"{err.step or step}; stopped; {describe_last_good(ckpt_dir)}. "
+                               f"Lower the learning rate (resume with optimizer.lr=...), or "
+                               f"set train.nan_policy=skip") from None
             if stats is not None:
                 stats.update({f"lr_{name}": sched.get_last_lr()[0]
                               for name, sched in schedules.items()})

@@ -12,9 +12,11 @@ class StopRequested(Exception):
 
     def __init__(self, signum: int, step: int, checkpoint):
         self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        from gancli.training.resume import resume_command
+
         name = signal.Signals(signum).name
         super().__init__(f"stopped by {name} at step {step}; checkpoint saved to {checkpoint}; "
-                         f"continue with: gan train resume={checkpoint.parent.parent}")
+                         f"continue with: {resume_command(checkpoint.parent.parent)}")
 
 
 class GracefulStop:

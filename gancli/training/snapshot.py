@@ -14,11 +14,11 @@ from pathlib import Path
 
 import torch
 
-from gancli.config import Config, from_container, to_container
+from gancli.config import Config, to_container
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models import Family, build_model
-from gancli.training.checkpoint import load_checkpoint
+from gancli.training.checkpoint import REQUIRED, load_checkpoint, require, stored_config
 
 SCHEMA = 2
 
@@ -43,13 +43,24 @@ def _prefixed(prefix: str, weights: dict) -> dict:
     return {f"{prefix}.{key}": value for key, value in weights.items()}
 
 
-def upgrade(state: dict) -> dict:
+# What a checkpoint must hold to rebuild its model (`gan sample`, `gan eval`), and to continue
+# its run; a file lacking one, or holding the wrong type, is refused in one line.
+MODEL_KEYS = {"model": dict}
+RESUME_KEYS = {"optimizers": dict, "schedules": dict, "sampler": dict, "rng": dict,
+               "fixed_z": torch.Tensor}
+
+
+def upgrade(state: dict, path) -> dict:
     """A schema-1 checkpoint (one G, one D) in today's layout."""
     if state.get("schema", 1) >= SCHEMA:
         return state
     state = dict(state)
-    state["model"] = {**_prefixed("G", state.pop("G")), **_prefixed("D", state.pop("D"))}
-    state["optimizers"] = {"d": state.pop("opt_d"), "g": state.pop("opt_g")}
+    G, D = require(state, "G", dict, path), require(state, "D", dict, path)
+    state["model"] = {**_prefixed("G", G), **_prefixed("D", D)}
+    del state["G"], state["D"]
+    optimizers = {"d": state.pop("opt_d", None), "g": state.pop("opt_g", None)}
+    if all(optimizers.values()):
+        state["optimizers"] = optimizers
     schedules = {"d": state.pop("sched_d", None), "g": state.pop("sched_g", None)}
     state["schedules"] = {k: v for k, v in schedules.items() if v}
     state["ema"] = state.pop("g_ema", None)
@@ -60,15 +71,19 @@ def upgrade(state: dict) -> dict:
     return state
 
 
-def read(path: str | Path) -> dict:
-    """A checkpoint file (or a run directory's last one) in the current schema."""
-    return upgrade(load_checkpoint(path))
+def read(path: str | Path, required: dict | None = None) -> dict:
+    """A checkpoint file (or a run directory's last one) in the current schema, holding the
+    keys (and types) a model needs and any more `required` names."""
+    state = upgrade(load_checkpoint(path, required=REQUIRED), path)
+    for key, kind in {**MODEL_KEYS, **(required or {})}.items():
+        require(state, key, kind, path)
+    return state
 
 
 def restore_model(family: Family, state: dict, path) -> None:
     try:
         family.load_state_dict(state["model"])
-    except RuntimeError as err:
+    except (RuntimeError, TypeError, AttributeError) as err:
         raise ConfigError(f"checkpoint {path} does not match its model config "
                           f"'{state['config']['model']['name']}': "
                           f"{str(err).splitlines()[0]}") from None
@@ -79,9 +94,17 @@ def load_trained(ckpt: str | Path, device: torch.device, ema: bool = True
     """The family a checkpoint was trained with, all its state loaded (the EMA sampler's
     weights in place of the sampler's when `ema` and the run kept one), in eval mode."""
     state = read(ckpt)
-    cfg = from_container(state["config"])
-    family = build_model(cfg.model, DataInfo.from_dict(state["data_info"]))
+    cfg = stored_config(state, ckpt)  # interpolations in it stay unresolved text
+    try:
+        info = DataInfo.from_dict(state["data_info"])
+    except (KeyError, TypeError, ValueError):
+        raise ConfigError(f"checkpoint {ckpt} is invalid: its 'data_info' is incomplete") from None
+    family = build_model(cfg.model, info)
     restore_model(family, state, ckpt)
     if ema and state.get("ema") is not None:
-        family.sampler.load_state_dict(state["ema"])
+        try:
+            family.sampler.load_state_dict(require(state, "ema", dict, ckpt))
+        except (RuntimeError, TypeError, AttributeError) as err:
+            raise ConfigError(f"checkpoint {ckpt} does not match its model config "
+                              f"'{cfg.model.name}': {str(err).splitlines()[0]}") from None
     return family.to(device).eval(), state

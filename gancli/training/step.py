@@ -53,6 +53,7 @@ class StepContext:
                         for name in optimizers}
         self._index = {name: i for i, name in enumerate(optimizers)}
         self._bad = torch.zeros(len(optimizers), dtype=torch.long, device=device)
+        self.updates = 0  # optimizer updates attempted so far (train.max_skipped judges them)
 
     def autocast(self):
         if self.options.amp_dtype is None:
@@ -77,6 +78,7 @@ class StepContext:
         nan_policy=skip dropped the update."""
         opt, scaler = self.optimizers[group], self.scalers[group]
         params = [p for g in opt.param_groups for p in g["params"]]
+        self.updates += 1
         opt.zero_grad(set_to_none=True)
         scaler.scale(loss).backward()
         scaler.unscale_(opt)  # no-op without fp16; clipping and norms see true gradients
