@@ -167,6 +167,7 @@ class DatasetSource(Source):
 
         self.cfg, self.seed, self.num_workers = cfg, seed, _workers(num_workers)
         self.data = data if data is not None else build_dataset(cfg)
+        self.data = getattr(self.data, "train", self.data)  # dataset.holdout: training items
         if self.data.info.kind != "image":
             raise GanError(f"dataset '{cfg.name}' holds {self.data.info.kind}, not images; "
                            f"gan eval measures images")
