@@ -26,6 +26,8 @@ commands:
   list     registered datasets, models, losses and optimizers, and their config files
   summary  a sweep's jobs, best first, e.g. gan summary outputs/multirun/<date>/<time>
            [metric=d_loss] [direction=minimize|maximize]
+  viz      real vs generated in 2D, e.g. gan viz ckpt=outputs/<run> method=tsne|pca
+           features=classifier|inception|d|latent|pixels n=2000 out=map.png
 
 multi-GPU: torchrun --nproc_per_node=N -m gancli train [key=value ...]
 """
@@ -208,8 +210,17 @@ def cmd_summary(args: list[str]) -> None:
     summarize(args[0], parsed.metric, parsed.direction)
 
 
+# --- viz ---------------------------------------------------------------------------------
+
+def cmd_viz(args: list[str]) -> None:
+    from gancli.viz.maps import MapArgs, run_map
+
+    picture, numbers = run_map(parse_args(MapArgs, args))
+    print(f"{picture}\n{numbers}")
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
-            "summary": cmd_summary}
+            "summary": cmd_summary, "viz": cmd_viz}
 
 
 def main(argv: list[str] | None = None) -> None:
