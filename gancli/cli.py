@@ -28,6 +28,8 @@ commands:
            [metric=d_loss] [direction=minimize|maximize]
   viz      real vs generated in 2D, e.g. gan viz ckpt=outputs/<run> method=tsne|pca
            features=classifier|inception|d|latent|pixels n=2000 out=map.png
+  plot     curves of one or more runs, and each run's samples.gif, e.g.
+           gan plot outputs/<run> outputs/<other run> out=curves.png [gif=false]
 
 multi-GPU: torchrun --nproc_per_node=N -m gancli train [key=value ...]
 """
@@ -219,8 +221,17 @@ def cmd_viz(args: list[str]) -> None:
     print(f"{picture}\n{numbers}")
 
 
+def cmd_plot(args: list[str]) -> None:
+    from gancli.viz.curves import PlotArgs, run_plot
+
+    runs = [a for a in args if "=" not in a]
+    parsed = parse_args(PlotArgs, [a for a in args if "=" in a])
+    print("\n".join(str(p) for p in run_plot(runs, parsed)))
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
-            "summary": cmd_summary, "viz": cmd_viz}
+            "summary": cmd_summary, "viz": cmd_viz,
+            "plot": cmd_plot}
 
 
 def main(argv: list[str] | None = None) -> None:
