@@ -30,6 +30,8 @@ commands:
            features=classifier|inception|d|latent|pixels n=2000 out=map.png
   plot     curves of one or more runs, and each run's samples.gif, e.g.
            gan plot outputs/<run> outputs/<other run> out=curves.png [gif=false]
+  nn       memorisation check: generated samples beside their nearest training images, e.g.
+           gan nn ckpt=outputs/<run> n=8 k=5 features=classifier|inception|pixels out=nn.png
 
 multi-GPU: torchrun --nproc_per_node=N -m gancli train [key=value ...]
 """
@@ -229,9 +231,27 @@ def cmd_plot(args: list[str]) -> None:
     print("\n".join(str(p) for p in run_plot(runs, parsed)))
 
 
+def cmd_nn(args: list[str]) -> None:
+    from gancli.viz.neighbours import NeighbourArgs, run_neighbours
+
+    picture, numbers, result = run_neighbours(parse_args(NeighbourArgs, args))
+    gen = result["generated_to_train"]
+    print(f"nearest-training-item distance ({result['features']}, "
+          f"{result['train_items']} training items):")
+    print(f"  generated: median {gen['median']:.4g}, mean {gen['mean']:.4g} ({gen['n']})")
+    if "held_out_to_train" in result:
+        held = result["held_out_to_train"]
+        print(f"  held-out real: median {held['median']:.4g}, mean {held['mean']:.4g} "
+              f"({held['n']}); generated / held-out median: "
+              f"{result['median_ratio_generated_over_held_out']:.3f}")
+    else:
+        print("  no held-out real items in this run (dataset.holdout=0): nothing to compare")
+    print(f"{picture}\n{numbers}")
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
             "summary": cmd_summary, "viz": cmd_viz,
-            "plot": cmd_plot}
+            "plot": cmd_plot, "nn": cmd_nn}
 
 
 def main(argv: list[str] | None = None) -> None:
