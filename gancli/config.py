@@ -79,6 +79,7 @@ class TrainConfig:
     eval_metric: EvalMetric = EvalMetric.fid
     eval_n: int = 2000  # generated (and real) images per evaluation
     eval_inception_weights: str | None = None  # default: torch hub's cache
+    histogram_every: int = 0  # steps between weight/gradient histograms in TensorBoard (0: off)
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",
@@ -87,6 +88,9 @@ class TrainConfig:
         for key in ("num_workers", "keep_last"):
             if getattr(self, key) < 0:
                 raise ConfigError(f"train.{key} must be >= 0, got {getattr(self, key)}")
+        if self.histogram_every < 0:
+            raise ConfigError(f"train.histogram_every must be >= 0 (0 is off), "
+                              f"got {self.histogram_every}")
         if self.eval_every < 0:
             raise ConfigError(f"train.eval_every must be >= 0 (0 is off), got {self.eval_every}")
         if self.eval_n < 10:

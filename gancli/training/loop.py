@@ -26,7 +26,7 @@ from gancli.training.checkpoint import (
 )
 from gancli.training.ema import build_ema
 from gancli.training.evaluation import build_evaluator, evaluation_keys
-from gancli.training.logging import TAGS, RunLogger
+from gancli.training.logging import TAGS, RunLogger, log_histograms
 from gancli.training.optimizers import build_optimizer
 from gancli.training.resume import check_compatible, checkpoint_to_resume
 from gancli.training.schedules import build_schedule
@@ -196,6 +196,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             stats = {} if step % t.log_every == 0 or step == t.steps else None
             try:
                 skipped += train_step(batches, step, stats)
+                if t.histogram_every and step % t.histogram_every == 0:  # grads still here
+                    log_histograms(logger, step, {"G": gan.G, "D": gan.D})
                 if (stats is not None or step % t.sample_every == 0 or step % t.ckpt_every == 0
                         or evaluator is not None and evaluator.due(step)):
                     train_step.check_finite()  # before anything is logged, saved or evaluated
