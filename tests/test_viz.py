@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from gancli.errors import ConfigError, GanError
+from gancli.errors import ConfigError
 from tests.helpers import TINY, compose_config, run_gan
 
 VIZ_RUN = [*TINY, "dataset.holdout=2", "train.histogram_every=2", "train.eval_every=2",
@@ -50,3 +50,112 @@ def test_histograms_are_off_by_default():
     assert compose_config([]).train.histogram_every == 0
     with pytest.raises(ConfigError, match="histogram_every must be >= 0"):
         compose_config(["train.histogram_every=-1"])
+
+
+def _legend(ax) -> list[str]:
+    return [t.get_text() for t in ax.get_legend().get_texts()]
+
+
+def test_viz_map_embeds_real_and_generated_with_legends_and_numbers(viz_run, tmp_path):
+    from gancli.viz.maps import MapArgs, compute_map, map_figure, run_map
+
+    args = MapArgs(ckpt=str(viz_run), method="pca", n=30, out=str(tmp_path / "map.png"),
+                   device="cpu")
+    picture, numbers = run_map(args)
+    assert picture.stat().st_size > 0 and numbers == tmp_path / "map.npz"
+    saved = np.load(numbers)
+    assert saved["xy"].shape == (60, 2) and saved["generated"].sum() == 30
+    assert saved["labels"].shape == (60,) and int(saved["step"]) == 4
+    fig = map_figure(compute_map(args))
+    assert _legend(fig.axes[0]) == ["real (30)", "generated (30)"]
+    assert "real" in _legend(fig.axes[1]) and any(t.startswith("class ")
+                                                 for t in _legend(fig.axes[1]))
+    assert "step 4" in fig._suptitle.get_text() and viz_run.name in fig._suptitle.get_text()
+
+
+def test_viz_tsne_of_discriminator_features(viz_run, tmp_path):
+    from gancli.viz.maps import MapArgs, run_map
+
+    _, numbers = run_map(MapArgs(ckpt=str(viz_run), method="tsne", features="d", n=20,
+                                 out=str(tmp_path / "d.png"), device="cpu"))
+    saved = np.load(numbers)
+    assert saved["xy"].shape == (40, 2) and "last layer" in str(saved["features"])
+
+
+def test_feature_choices_a_model_lacks_fail_in_one_line():
+    from gancli.data.base import DataInfo
+    from gancli.viz.common import FeatureFn, Features
+
+    info = DataInfo("mnist5k", "image", (1, 28, 28), 10)
+    no_d = SimpleNamespace(info=info, D=None, pack=1)
+    with pytest.raises(ConfigError, match="features=d needs a model with a discriminator"):
+        FeatureFn(Features.d, no_d, torch.device("cpu"))
+    with pytest.raises(ConfigError, match="features=latent needs a model with an encoder"):
+        FeatureFn(Features.latent, no_d, torch.device("cpu"))
+
+
+def test_latent_features_use_a_models_encode_method(tmp_path):
+    from gancli.data.base import DataInfo
+    from gancli.viz.common import FeatureFn, Features
+
+    class WithEncoder(SimpleNamespace):
+        def encode(self, x):
+            return x.flatten(1)[:, :3], None  # (mu, logvar): the mean is mapped
+
+    model = WithEncoder(info=DataInfo("mnist5k", "image", (1, 4, 4), 10))
+    feats = FeatureFn(Features.latent, model, torch.device("cpu"))(torch.zeros(5, 1, 4, 4))
+    assert feats.shape == (5, 3)
+
+
+def test_viz_cli_rejects_latent_for_a_gan_in_one_line(viz_run, tmp_path):
+    done = run_gan("viz", f"ckpt={viz_run}", "features=latent", "n=20", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [done.stderr.strip()]
+    assert "features=latent needs a model with an encoder" in done.stderr
+
+
+def test_plot_overlays_runs_and_writes_the_timelapse(viz_run, tmp_path):
+    from PIL import Image
+
+    from gancli.viz.curves import PlotArgs, curves_figure, run_plot
+
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "metrics.jsonl").write_text(
+        "".join(json.dumps({"step": s, "d_loss": 1.0, "g_loss": 2.0, "mnist_fid": 9.0 - s})
+                + "\n" for s in (2, 4)))
+    written = run_plot([viz_run, other], PlotArgs(out=str(tmp_path / "curves.png")))
+    assert written[0].stat().st_size > 0 and written[1] == viz_run / "samples.gif"
+    with Image.open(written[1]) as gif:
+        assert gif.n_frames == 4  # sample_every=1 over 4 steps
+    fig = curves_figure([viz_run, other])
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:3] == ["losses", "D(x) and D(G(z)) (mean raw scores)",
+                          "gradient norms (before clipping)"] and "mnist_fid" in titles
+    losses = _legend(fig.axes[0])
+    assert f"{viz_run.name}: d_loss" in losses and "other: g_loss" in losses
+    assert _legend(fig.axes[titles.index("mnist_fid")]) == [viz_run.name, "other"]
+
+
+def test_plot_of_a_run_with_no_metrics_is_one_line(tmp_path):
+    (tmp_path / "empty_run").mkdir()
+    done = run_gan("plot", "empty_run", cwd=tmp_path)
+    assert done.returncode == 1
+    assert done.stderr.strip() == ("error: empty_run has no metrics yet (empty_run/metrics.jsonl "
+                                   "is missing or empty); a run logs every train.log_every steps")
+
+
+def test_nn_shows_neighbours_and_compares_with_held_out_digits(viz_run, tmp_path):
+    from gancli.viz.neighbours import NeighbourArgs, nearest, run_neighbours
+
+    picture, numbers, result = run_neighbours(NeighbourArgs(
+        ckpt=str(viz_run), n=3, k=2, features="pixels", out=str(tmp_path / "nn.png"),
+        device="cpu"))
+    assert picture.stat().st_size > 0 and json.loads(numbers.read_text()) == result
+    assert result["train_items"] == 4980 and result["held_out_to_train"]["n"] == 20
+    assert result["generated_to_train"]["n"] == 20  # as many as there are held-out items
+    # the exact neighbours: a training item's nearest item is itself, at distance 0
+    bank = torch.randn(50, 7)
+    d, i = nearest(bank[:5], bank, 2)
+    assert torch.equal(i[:, 0], torch.arange(5)) and torch.all(d[:, 0] < 1e-4)
+    assert torch.all(d[:, 1] >= d[:, 0])

@@ -76,7 +76,7 @@ def labels_for(runs: list[Path]) -> list[str]:
     return names
 
 
-def draw_curves(runs: list[Path], out: str | Path) -> Path:
+def curves_figure(runs: list[Path]):
     plt = pyplot()
     all_series = [series(read_metrics(r)) for r in runs]
     panels = panel_keys(all_series)
@@ -106,10 +106,15 @@ def draw_curves(runs: list[Path], out: str | Path) -> Path:
         ax.axis("off")
     fig.suptitle(" vs ".join(names) if len(names) > 1 else names[0])
     fig.tight_layout()
+    return fig
+
+
+def draw_curves(runs: list[Path], out: str | Path) -> Path:
+    fig = curves_figure(runs)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=100)
-    plt.close(fig)
+    pyplot().close(fig)
     return out
 
 

@@ -46,6 +46,7 @@ class MapArgs:
     inception_weights: str | None = None
 
     def __post_init__(self):
+        self.method, self.features = Method(self.method), Features(self.features)
         if not self.ckpt:
             raise ConfigError("ckpt is required: gan viz ckpt=outputs/<run> method=tsne")
         if self.n < 10:
@@ -65,7 +66,7 @@ def embed(features: np.ndarray, method: Method, seed: int, perplexity: float) ->
     x = (x - x.mean(0)) / (x.std(0) + 1e-8)
     if method is Method.pca:
         return PCA(n_components=2, random_state=seed).fit_transform(x)
-    if x.shape[1] > 50:  # the usual t-SNE preprocessing: PCA to 50 dimensions
+    if x.shape[1] > 50 and len(x) > 50:  # the usual t-SNE preprocessing: PCA to 50 dims
         x = PCA(n_components=50, random_state=seed).fit_transform(x)
     perplexity = min(perplexity, (len(x) - 1) / 3)
     return TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed,
@@ -111,7 +112,7 @@ def compute_map(args: MapArgs) -> dict:
             "step": int(state.get("step", 0)), "ckpt": str(ckpt)}
 
 
-def draw_map(result: dict, out: str | Path) -> Path:
+def map_figure(result: dict):
     plt = pyplot()
     xy, gen, labels = result["xy"], result["generated"], result["labels"]
     panels = 2 if labels is not None else 1
@@ -141,10 +142,15 @@ def draw_map(result: dict, out: str | Path) -> Path:
     fig.suptitle(f"{result['run']}, step {result['step']}: {result['method']} of "
                  f"{result['features']}")
     fig.tight_layout()
+    return fig
+
+
+def draw_map(result: dict, out: str | Path) -> Path:
+    fig = map_figure(result)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
-    plt.close(fig)
+    pyplot().close(fig)
     return out
 
 

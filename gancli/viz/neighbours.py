@@ -41,6 +41,7 @@ class NeighbourArgs:
     inception_weights: str | None = None
 
     def __post_init__(self):
+        self.features = Features(self.features)
         if not self.ckpt:
             raise ConfigError("ckpt is required: gan nn ckpt=outputs/<run> n=8 k=5")
         for key in ("n", "k"):
