@@ -30,6 +30,8 @@ commands:
            features=classifier|inception|d|latent|pixels n=2000 out=map.png
   plot     curves of one or more runs, and each run's samples.gif, e.g.
            gan plot outputs/<run> outputs/<other run> out=curves.png [gif=false]
+  report   one self-contained HTML page for a run, e.g.
+           gan report outputs/<run> out=report.html [tsne=true]
   nn       memorisation check: generated samples beside their nearest training images, e.g.
            gan nn ckpt=outputs/<run> n=8 k=5 features=classifier|inception|pixels out=nn.png
 
@@ -249,9 +251,19 @@ def cmd_nn(args: list[str]) -> None:
     print(f"{picture}\n{numbers}")
 
 
+def cmd_report(args: list[str]) -> None:
+    from gancli.viz.report import ReportArgs, run_report
+
+    runs = [a for a in args if "=" not in a]
+    if len(runs) != 1:
+        raise ConfigError("usage: gan report RUN [out=report.html] [tsne=true]")
+    print(run_report(runs[0], parse_args(ReportArgs, [a for a in args if "=" in a])))
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
             "summary": cmd_summary, "viz": cmd_viz,
-            "plot": cmd_plot, "nn": cmd_nn}
+            "plot": cmd_plot, "nn": cmd_nn,
+            "report": cmd_report}
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -109,3 +109,34 @@ def test_hparams_entry_lists_overrides_and_final_metrics(sweep):
     assert hparams["optimizer.lr"].number_value == pytest.approx(0.002)
     assert hparams["model"].string_value == "mlp"
     assert events.Scalars("final/d_loss")[0].value == pytest.approx(0.5)
+
+
+def test_jobs_differing_only_in_seed_are_grouped_with_mean_and_sd(tmp_path):
+    from rich.console import Console
+
+    s = tmp_path / "seeds"
+    losses = {("0.001", 1): 0.5, ("0.001", 2): 0.7, ("0.001", 3): 0.9,
+              ("0.01", 1): 0.2, ("0.01", 2): 0.4}
+    for num, ((lr, seed), loss) in enumerate(losses.items()):
+        make_job(s, num, ["model=mlp", f"optimizer.lr={lr}", f"seed={seed}"],
+                 {"step": 100, "d_loss": loss, "g_loss": 1.0})
+    console = Console(width=200, record=True)
+    summarize(s, console=console)
+    text = console.export_text()
+    assert "2 settings over seeds: mean ± sd" in text
+    assert "0.3 ± 0.14" in text and "0.7 ± 0.2" in text  # best d_loss first
+    assert text.index("0.3 ± 0.14") < text.index("0.7 ± 0.2")
+    rows = list(csv.DictReader(open(s / "summary_seeds.csv")))
+    assert [r["optimizer.lr"] for r in rows] == ["0.01", "0.001"]
+    assert rows[1]["n"] == "3" and rows[1]["seeds"] == "1 2 3"
+    assert float(rows[1]["d_loss_mean"]) == pytest.approx(0.7)
+    assert float(rows[1]["d_loss_sd"]) == pytest.approx(0.2)
+
+
+def test_a_sweep_without_repeated_seeds_prints_no_seed_table(sweep):
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    summarize(sweep, console=console)
+    assert "over seeds" not in console.export_text()
+    assert not (sweep / "summary_seeds.csv").exists()
