@@ -159,3 +159,45 @@ def test_nn_shows_neighbours_and_compares_with_held_out_digits(viz_run, tmp_path
     d, i = nearest(bank[:5], bank, 2)
     assert torch.equal(i[:, 0], torch.arange(5)) and torch.all(d[:, 0] < 1e-4)
     assert torch.all(d[:, 1] >= d[:, 0])
+
+
+def test_report_is_one_self_contained_html_file(viz_run, tmp_path):
+    import re
+
+    from gancli.viz.report import ReportArgs, run_report
+
+    out = run_report(viz_run, ReportArgs(out=str(tmp_path / "r.html"), grids=2, tsne=True,
+                                         tsne_n=20, device="cpu"))
+    text = out.read_text()
+    sources = re.findall(r'src="([^"]*)"', text)
+    assert len(sources) == 1 + 1 + 2 + 1  # last grid, curves, 2 grids over training, t-SNE
+    assert all(s.startswith("data:image/png;base64,") for s in sources)
+    assert "http" not in text.replace("http-equiv", "")  # nothing fetched from anywhere
+    for heading in ("Command", "Curves", "Samples over training", "Metrics", "t-SNE map",
+                    "Resolved config"):
+        assert f"<h2>{heading}" in text
+    assert "mnist_fid" in text and "holdout: 2" in text  # metrics and the config
+
+
+def test_report_of_a_run_with_no_metrics_is_one_line(tmp_path):
+    (tmp_path / "fresh").mkdir()
+    done = run_gan("report", "fresh", "out=r.html", cwd=tmp_path)
+    assert done.returncode == 1 and "fresh has no metrics yet" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+
+
+def test_report_renders_in_headless_chromium(viz_run, tmp_path):
+    import shutil
+
+    from PIL import Image
+
+    from gancli.viz.report import ReportArgs, browser_screenshot, run_report
+
+    if shutil.which("chromium") is None:
+        pytest.skip("chromium is not installed (apt-get install -y chromium)")
+    page = run_report(viz_run, ReportArgs(out=str(tmp_path / "r.html")))
+    shot = browser_screenshot(page, tmp_path / "shot.png", 800, 1000)
+    with Image.open(shot) as image:
+        assert image.size == (800, 1000)
+        # something was drawn: not one flat colour
+        assert len(image.convert("L").getcolors(maxcolors=1 << 16) or []) > 10

@@ -178,3 +178,32 @@ def run_report(run_dir: str | Path, args: ReportArgs) -> Path:
     return out
 
 
+
+
+CHROMIUM_FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                  "--no-first-run", "--disable-background-networking",
+                  "--disable-component-update", "--disable-sync", "--hide-scrollbars")
+
+
+def browser_screenshot(page: str | Path, png: str | Path, width: int = 1200,
+                       height: int = 2400, browser: str = "chromium",
+                       timeout: float = 120) -> Path:
+    """A PNG of `page` as headless Chromium renders it (a fresh, empty profile each time)."""
+    import shutil
+    import subprocess
+    import tempfile
+
+    exe = shutil.which(browser)
+    if exe is None:
+        raise GanError(f"{browser} is not installed (Debian: apt-get install -y chromium)")
+    png = Path(png).resolve()
+    png.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory() as profile:
+        done = subprocess.run(
+            [exe, *CHROMIUM_FLAGS, f"--user-data-dir={profile}", f"--screenshot={png}",
+             f"--window-size={width},{height}", Path(page).resolve().as_uri()],
+            capture_output=True, text=True, timeout=timeout)
+    if not png.is_file():
+        raise GanError(f"{browser} wrote no screenshot (exit {done.returncode}): "
+                       f"{done.stderr.strip().splitlines()[-1:] or ''}")
+    return png
