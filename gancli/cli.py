@@ -23,6 +23,7 @@ commands:
   sample   draw from a checkpoint, e.g. gan sample ckpt=outputs/<run>/checkpoints/last.pt n=64
   eval     FID/KID/IS/precision-recall, e.g. gan eval ckpt=outputs/<run>/checkpoints/last.pt --fid
            or gan eval --fid real=path/to/images fake=path/to/images
+           or gan eval ckpt=<cgan run> --gan-train --gan-test (classifier accuracies)
   list     registered datasets, models, losses and optimizers, and their config files
   summary  a sweep's jobs, best first, e.g. gan summary outputs/multirun/<date>/<time>
            [metric=d_loss] [direction=minimize|maximize]
@@ -165,14 +166,37 @@ def cmd_sample(args: list[str]) -> None:
 # --- eval --------------------------------------------------------------------------------
 
 EVAL_FLAGS = {"--fid": "fid", "--kid": "kid", "--is": "is", "--pr": "pr"}
+GAN_TRAIN_FLAGS = ("--gan-train", "--gan-test")
+
+
+def cmd_gan_train_test(args: list[str]) -> None:
+    import json
+
+    from gancli.metrics.gan_train import GanTrainArgs, print_gan_train_test, run_gan_train_test
+
+    flags = [a for a in args if a.startswith("--")]
+    for flag in flags:
+        if flag not in GAN_TRAIN_FLAGS:
+            raise ConfigError(f"{flag} cannot be combined with --gan-train / --gan-test; run "
+                              f"them apart")
+    parsed = parse_args(GanTrainArgs, [a for a in args if not a.startswith("--")])
+    result = run_gan_train_test(parsed, "--gan-train" in flags, "--gan-test" in flags)
+    print_gan_train_test(result)
+    if parsed.out:
+        out = Path(parsed.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def cmd_eval(args: list[str]) -> None:
     from gancli.metrics.evaluate import EvalArgs, print_table, run_eval
 
+    if any(a in GAN_TRAIN_FLAGS for a in args):
+        return cmd_gan_train_test(args)
     for arg in args:
         if arg.startswith("--") and arg not in EVAL_FLAGS:
-            raise ConfigError(f"unknown flag {arg}; choose from {' '.join(EVAL_FLAGS)}")
+            raise ConfigError(f"unknown flag {arg}; choose from "
+                              f"{' '.join([*EVAL_FLAGS, *GAN_TRAIN_FLAGS])}")
     chosen = [EVAL_FLAGS[a] for a in args if a in EVAL_FLAGS]
     rest = [a for a in args if a not in EVAL_FLAGS]
     if chosen:
