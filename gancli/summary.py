@@ -318,18 +318,41 @@ def summarize(sweep_dir: str | Path, metric: str | None = None, direction: str |
     return ranked
 
 
+# config keys every run's HParams entry carries (when set), so the runs of a sweep line up in
+# TensorBoard's HParams tab: the chosen groups, then the main hyperparameters
+HPARAM_KEYS = ("dataset.name", "model.name", "loss.name", "optimizer.name", "optimizer.lr",
+               "optimizer.lr_g", "optimizer.lr_d", "train.batch_size", "train.steps",
+               "train.n_critic", "model.z_dim", "seed")
+
+
+def main_hparams(config: dict) -> dict[str, object]:
+    """The chosen groups (as `dataset`, `model`, ... like their overrides) and the main
+    hyperparameters of a resolved config; keys that are unset or null are left out."""
+    out: dict[str, object] = {}
+    for key in HPARAM_KEYS:
+        value = config
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            out[key.removesuffix(".name")] = value
+    return out
+
+
 def write_hparams(run_dir: str | Path, overrides: list[str]) -> None:
-    """Record this run's overrides and final metrics for TensorBoard's HParams tab."""
+    """Record this run's chosen groups, main hyperparameters (from .hydra/config.yaml), its
+    overrides and its final metrics for TensorBoard's HParams tab."""
     from torch.utils.tensorboard import SummaryWriter
 
     run_dir = Path(run_dir)
     record = _last_record(run_dir / "metrics.jsonl")
     metrics = {f"final/{k}": float(v) for k, v in record.items()
-               if k != "step" and isinstance(v, (int, float))}
+               if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
     if not metrics:
         return
+    chosen = {**main_hparams(_load_yaml(run_dir / ".hydra" / "config.yaml") or {}),
+              **parse_overrides(overrides)}
     hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
-               for k, v in parse_overrides(overrides).items()}
+               for k, v in chosen.items()}
     with SummaryWriter(str(run_dir / "tb")) as writer:
         # run_name "." puts the entry in the run's own log folder, beside its curves
         writer.add_hparams(hparams, metrics, run_name=".")

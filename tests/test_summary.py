@@ -140,3 +140,28 @@ def test_a_sweep_without_repeated_seeds_prints_no_seed_table(sweep):
     summarize(sweep, console=console)
     assert "over seeds" not in console.export_text()
     assert not (sweep / "summary_seeds.csv").exists()
+
+
+def test_hparams_entry_carries_the_chosen_groups_and_main_hyperparameters(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({
+        "dataset": {"name": "mnist5k"}, "model": {"name": "dcgan", "z_dim": 100},
+        "loss": {"name": "hinge"}, "optimizer": {"name": "adam", "lr": 2e-4, "lr_g": None},
+        "train": {"batch_size": 64, "steps": 300, "n_critic": 1}, "seed": 3}))
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 300, "d_loss": 1.5}) + "\n"
+                                       + json.dumps({"step": 300, "mnist_fid": 4.0}) + "\n")
+    write_hparams(run, ["loss=hinge", "seed=3"])
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert {k: (v.string_value or v.number_value) for k, v in hparams.items()} == {
+        "dataset": "mnist5k", "model": "dcgan", "loss": "hinge", "optimizer": "adam",
+        "optimizer.lr": pytest.approx(2e-4), "train.batch_size": 64, "train.steps": 300,
+        "train.n_critic": 1, "model.z_dim": 100, "seed": 3}
+    assert events.Scalars("final/mnist_fid")[0].value == pytest.approx(4.0)
+    assert events.Scalars("final/d_loss")[0].value == pytest.approx(1.5)
