@@ -201,3 +201,21 @@ def test_report_renders_in_headless_chromium(viz_run, tmp_path):
         assert image.size == (800, 1000)
         # something was drawn: not one flat colour
         assert len(image.convert("L").getcolors(maxcolors=1 << 16) or []) > 10
+
+
+def test_viz_of_2d_points_shows_the_points_themselves(tmp_path):
+    from gancli.training.loop import train
+    from gancli.viz.maps import MapArgs, run_map
+
+    run_dir = tmp_path / "ring"
+    train(compose_config(["device=cpu", "device.threads=1", "model=mlp", "dataset=ring8",
+                          "train.steps=2", "train.batch_size=16", "train.log_every=1",
+                          "train.sample_every=2", "train.ckpt_every=2",
+                          "train.num_samples=16"]), run_dir)
+    _, numbers = run_map(MapArgs(ckpt=str(run_dir), method="tsne", n=25,
+                                 out=str(tmp_path / "ring.png"), device="cpu"))
+    saved = np.load(numbers)
+    assert str(saved["method"]) == "identity" and saved["xy"].shape == (50, 2)
+    # the real half are points of the ring: radius 1, std 0.01
+    radius = np.linalg.norm(saved["xy"][~saved["generated"]], axis=1)
+    assert np.all(np.abs(radius - 1) < 0.1)
