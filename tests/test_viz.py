@@ -219,3 +219,12 @@ def test_viz_of_2d_points_shows_the_points_themselves(tmp_path):
     # the real half are points of the ring: radius 1, std 0.01
     radius = np.linalg.norm(saved["xy"][~saved["generated"]], axis=1)
     assert np.all(np.abs(radius - 1) < 0.1)
+
+
+def test_nn_without_held_out_items_shows_the_generated_side_only(tiny_run, tmp_path):
+    done = run_gan("nn", f"ckpt={tiny_run}", "n=2", "k=2", "m=10", "features=pixels",
+                   "device=cpu", "out=nn.png", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    assert "no held-out real items in this run" in done.stdout
+    result = json.loads((tmp_path / "nn.json").read_text())
+    assert result["generated_to_train"]["n"] == 10 and "held_out_to_train" not in result
