@@ -21,6 +21,7 @@ USAGE = """usage: gan COMMAND [key=value ...] [--debug]
 commands:
   train    train a GAN (Hydra overrides, -m for a sweep), e.g. gan train model=dcgan loss=gan
   sample   draw from a checkpoint, e.g. gan sample ckpt=outputs/<run>/checkpoints/last.pt n=64
+           (perturb=0.1,0.3,1.0: rows of each latent nudged by growing amounts)
   eval     FID/KID/IS/precision-recall, e.g. gan eval ckpt=outputs/<run>/checkpoints/last.pt --fid
            or gan eval --fid real=path/to/images fake=path/to/images
            or gan eval ckpt=<cgan run> --gan-train --gan-test (classifier accuracies)
@@ -285,9 +286,8 @@ def cmd_report(args: list[str]) -> None:
 
 
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
-            "summary": cmd_summary, "viz": cmd_viz,
-            "plot": cmd_plot, "nn": cmd_nn,
-            "report": cmd_report}
+            "summary": cmd_summary, "viz": cmd_viz, "plot": cmd_plot, "report": cmd_report,
+            "nn": cmd_nn}
 
 
 def main(argv: list[str] | None = None) -> None:
