@@ -228,3 +228,17 @@ def test_nn_without_held_out_items_shows_the_generated_side_only(tiny_run, tmp_p
     assert "no held-out real items in this run" in done.stdout
     result = json.loads((tmp_path / "nn.json").read_text())
     assert result["generated_to_train"]["n"] == 10 and "held_out_to_train" not in result
+
+
+@pytest.mark.slow
+def test_viz_in_inception_features_with_random_weights(viz_run, tmp_path):
+    """Wiring only: random weights in the FID Inception's file format."""
+    from gancli.viz.maps import MapArgs, run_map
+    from tests.inception_weights import write_random_fid_weights
+
+    weights = write_random_fid_weights(tmp_path / "inception.pth")
+    _, numbers = run_map(MapArgs(ckpt=str(viz_run), method="pca", features="inception", n=10,
+                                 out=str(tmp_path / "m.png"), device="cpu",
+                                 inception_weights=str(weights)))
+    saved = np.load(numbers)
+    assert saved["xy"].shape == (20, 2) and "Inception" in str(saved["features"])
