@@ -242,3 +242,22 @@ def test_viz_in_inception_features_with_random_weights(viz_run, tmp_path):
                                  inception_weights=str(weights)))
     saved = np.load(numbers)
     assert saved["xy"].shape == (20, 2) and "Inception" in str(saved["features"])
+
+
+def test_nn_flags_samples_that_copy_training_digits(viz_run, tmp_path):
+    """The check's own calibration: training digits passed off as samples sit far closer to
+    the training set than held-out digits do."""
+    from gancli.config import from_container
+    from gancli.data import build_dataset
+    from gancli.training.checkpoint import load_checkpoint
+    from gancli.viz.neighbours import NeighbourArgs, run_neighbours
+
+    cfg = from_container(load_checkpoint(viz_run / "checkpoints" / "last.pt")["config"])
+    train = build_dataset(cfg.dataset).items(torch.arange(20))[0]
+    copies = (train + 0.05 * torch.randn_like(train)).clamp(-1, 1)
+    np.savez(tmp_path / "copies.npz", samples=copies.numpy())
+    _, _, result = run_neighbours(NeighbourArgs(
+        ckpt=str(viz_run), n=2, k=2, features="pixels", fake=str(tmp_path / "copies.npz"),
+        out=str(tmp_path / "nn.png"), device="cpu"))
+    assert result["samples"].endswith("copies.npz") and result["generated_to_train"]["n"] == 20
+    assert result["median_ratio_generated_over_held_out"] < 0.5

@@ -35,6 +35,9 @@ class NeighbourArgs:
     m: int | None = None  # generated samples in the distance distribution (default: as many
     #                       as there are held-out items, else 1000)
     out: str = "nn.png"
+    # an .npz with a 'samples' array (what `gan sample out=x.npz` writes) to check instead of
+    # the checkpoint's generator; the checkpoint still names the training and held-out data
+    fake: str | None = None
     seed: int = 0
     device: str = "auto"
     ema: bool = True
@@ -65,6 +68,17 @@ def nearest(query: torch.Tensor, bank: torch.Tensor, k: int,
     return torch.cat(dists), torch.cat(idx)
 
 
+def samples_from_npz(path: str) -> torch.Tensor:
+    """The 'samples' array of an .npz file as floats in [-1, 1] (uint8 is rescaled)."""
+    if not Path(path).is_file():
+        raise ConfigError(f"fake={path}: no such file")
+    with np.load(path) as data:
+        if "samples" not in data:
+            raise ConfigError(f"fake={path} holds no 'samples' array")
+        x = torch.from_numpy(data["samples"])
+    return x.float().div(127.5).sub(1) if x.dtype == torch.uint8 else x.float()
+
+
 def _stats(d: np.ndarray) -> dict:
     return {"n": int(len(d)), "mean": float(d.mean()), "median": float(np.median(d)),
             "p10": float(np.percentile(d, 10)), "p90": float(np.percentile(d, 90))}
@@ -86,13 +100,18 @@ def compute_neighbours(args: NeighbourArgs) -> dict:
     train = all_training_items(data)
     held_out = data.held_out[0] if data.held_out is not None else None
     m = args.m or (len(held_out) if held_out is not None else 1000)
-    fake, fake_y = generate(gan, max(m, args.n), device, args.seed, 256)
+    if args.fake:
+        fake = samples_from_npz(args.fake)
+        m = min(m, len(fake))
+    else:
+        fake, _ = generate(gan, max(m, args.n), device, args.seed, 256)
     train_f = features(train)
     fake_f = features(fake)
     fake_d, fake_i = nearest(fake_f, train_f, args.k)
     result = {
         "run": run_name(run_dir_of(args.ckpt)), "step": int(state.get("step", 0)),
         "ckpt": str(ckpt), "features": features.describe, "train_items": len(train),
+        "samples": args.fake or "the checkpoint's generator",
         "fake": fake[:args.n], "train": train, "nn_index": fake_i[:args.n],
         "nn_dist": fake_d[:args.n], "generated_to_train": fake_d[:m, 0].numpy(),
         "held_out_to_train": None,
@@ -103,7 +122,8 @@ def compute_neighbours(args: NeighbourArgs) -> dict:
 
 
 def summary(result: dict) -> dict:
-    out = {"run": result["run"], "step": result["step"], "features": result["features"],
+    out = {"run": result["run"], "step": result["step"], "samples": result["samples"],
+           "features": result["features"],
            "train_items": result["train_items"],
            "generated_to_train": _stats(result["generated_to_train"])}
     if result["held_out_to_train"] is not None:
