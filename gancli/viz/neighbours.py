@@ -175,7 +175,9 @@ def draw_neighbours(result: dict, out: str | Path) -> Path:
     ax.set_ylabel("count")
     ax.legend(fontsize=7)
     ax.set_title("nearest-training-item distances", fontsize=9)
-    fig.suptitle(f"{result['run']}, step {result['step']}: {k} nearest of "
+    source = "" if result["samples"].startswith("the checkpoint") else \
+        f" (samples from {Path(result['samples']).name})"
+    fig.suptitle(f"{result['run']}, step {result['step']}{source}: {k} nearest of "
                  f"{result['train_items']} training items in {result['features']}",
                  fontsize=10)
     out = Path(out)
