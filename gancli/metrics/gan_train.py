@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gancli.errors import ConfigError
+from gancli.errors import ConfigError, GanError
 from gancli.images import to_uint8
 
 MNIST5K = "mnist5k"
@@ -46,6 +46,14 @@ class GanTrainArgs:
                 raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
 
 
+def _device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise GanError("device=cuda but no CUDA device is available; use device=auto or cpu")
+    return torch.device(name)
+
+
 def saw_test_digits(dataset_cfg) -> bool:
     """Whether a GAN trained on `dataset_cfg` may have seen the classifier's held-out digits."""
     from gancli.metrics.train_classifier import HELD_OUT_PER_CLASS, SPLIT_SEED
@@ -62,10 +70,9 @@ def run_gan_train_test(args: GanTrainArgs, gan_train: bool, gan_test: bool) -> d
     from gancli.metrics.evaluate import latest_checkpoint
     from gancli.metrics.train_classifier import accuracy, held_out_split, train
     from gancli.sampling import generate, load_gan
-    from gancli.viz.common import device_of
 
     start = time.perf_counter()
-    device = device_of(args.device)
+    device = _device(args.device)
     ckpt = args.ckpt or str(latest_checkpoint())
     gan, state = load_gan(ckpt, device, args.ema)
     cfg = from_container(state["config"])
