@@ -374,14 +374,37 @@ def cmd_sample(args: list[str]) -> None:
 # --- eval --------------------------------------------------------------------------------
 
 EVAL_FLAGS = {"--fid": "fid", "--kid": "kid", "--is": "is", "--pr": "pr"}
+GAN_TRAIN_FLAGS = ("--gan-train", "--gan-test")
+
+
+def cmd_gan_train_test(args: list[str]) -> None:
+    import json
+
+    from gancli.metrics.gan_train import GanTrainArgs, print_gan_train_test, run_gan_train_test
+
+    flags = [a for a in args if a.startswith("--")]
+    for flag in flags:
+        if flag not in GAN_TRAIN_FLAGS:
+            raise ConfigError(f"{flag} cannot be combined with --gan-train / --gan-test; run "
+                              f"them apart")
+    parsed = parse_args(GanTrainArgs, [a for a in args if not a.startswith("--")], "eval")
+    result = run_gan_train_test(parsed, "--gan-train" in flags, "--gan-test" in flags)
+    print_gan_train_test(result)
+    if parsed.out:
+        out = Path(parsed.out)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
 
 
 def cmd_eval(args: list[str]) -> None:
     from gancli.metrics.evaluate import EvalArgs, print_table, run_eval, write_result
 
+    if any(a in GAN_TRAIN_FLAGS for a in args):
+        return cmd_gan_train_test(args)
     for arg in args:
         if arg.startswith("--") and arg not in EVAL_FLAGS:
-            raise ConfigError(f"unknown flag {arg}; choose from {' '.join(EVAL_FLAGS)}")
+            raise ConfigError(f"unknown flag {arg}; choose from "
+                              f"{' '.join([*EVAL_FLAGS, *GAN_TRAIN_FLAGS])}")
     chosen = [EVAL_FLAGS[a] for a in args if a in EVAL_FLAGS]
     rest = [a for a in args if a not in EVAL_FLAGS]
     if chosen:
@@ -429,8 +452,53 @@ def cmd_summary(args: list[str]) -> None:
     summarize(expand_user_path(args[0]), parsed.metric, parsed.direction)
 
 
+# --- viz ---------------------------------------------------------------------------------
+
+def cmd_viz(args: list[str]) -> None:
+    from gancli.viz.maps import MapArgs, run_map
+
+    picture, numbers = run_map(parse_args(MapArgs, args, "viz"))
+    print(f"{picture}\n{numbers}")
+
+
+def cmd_plot(args: list[str]) -> None:
+    from gancli.viz.curves import PlotArgs, run_plot
+
+    runs = [a for a in args if "=" not in a]
+    parsed = parse_args(PlotArgs, [a for a in args if "=" in a], "plot")
+    print("\n".join(str(p) for p in run_plot(runs, parsed)))
+
+
+def cmd_nn(args: list[str]) -> None:
+    from gancli.viz.neighbours import NeighbourArgs, run_neighbours
+
+    picture, numbers, result = run_neighbours(parse_args(NeighbourArgs, args, "nn"))
+    gen = result["generated_to_train"]
+    print(f"nearest-training-item distance ({result['features']}, "
+          f"{result['train_items']} training items):")
+    print(f"  generated: median {gen['median']:.4g}, mean {gen['mean']:.4g} ({gen['n']})")
+    if "held_out_to_train" in result:
+        held = result["held_out_to_train"]
+        print(f"  held-out real: median {held['median']:.4g}, mean {held['mean']:.4g} "
+              f"({held['n']}); generated / held-out median: "
+              f"{result['median_ratio_generated_over_held_out']:.3f}")
+    else:
+        print("  no held-out real items in this run (dataset.holdout=0): nothing to compare")
+    print(f"{picture}\n{numbers}")
+
+
+def cmd_report(args: list[str]) -> None:
+    from gancli.viz.report import ReportArgs, run_report
+
+    runs = [a for a in args if "=" not in a]
+    if len(runs) != 1:
+        raise ConfigError("usage: gan report RUN [out=report.html] [tsne=true]")
+    print(run_report(runs[0], parse_args(ReportArgs, [a for a in args if "=" in a], "report")))
+
+
 COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
-            "summary": cmd_summary}
+            "summary": cmd_summary, "viz": cmd_viz, "plot": cmd_plot, "report": cmd_report,
+            "nn": cmd_nn}
 
 
 # --- help --------------------------------------------------------------------------------
@@ -519,7 +587,9 @@ HELP: dict[str, CommandHelp] = {
                "The table is printed before out= is written.",),
         examples=("gan eval ckpt=outputs/<run> --fid --kid",
                   "gan eval ckpt=outputs/<run> extractor=mnist --fid --pr out=metrics.json",
-                  "gan eval --fid real=cifar10 fake=pngs/")),
+                  "gan eval --fid real=cifar10 fake=pngs/",
+                  "gan eval ckpt=<cgan run> --gan-train --gan-test  (GAN-train/GAN-test: "
+                  "keys of gancli.metrics.gan_train.GanTrainArgs)")),
     "list": CommandHelp(
         "the registered datasets, models, losses and optimizers, and their config files",
         usage="", examples=("gan list",)),
@@ -533,6 +603,35 @@ HELP: dict[str, CommandHelp] = {
         examples=("gan summary outputs/multirun/<date>/<time>",
                   "gan summary outputs/multirun/<date>/<time> metric=g_loss "
                   "direction=minimize")),
+    "viz": CommandHelp(
+        "real and generated samples embedded in 2D (t-SNE or PCA), coloured by source and "
+        "class; the numbers in an .npz beside the picture",
+        usage="ckpt=<run dir or .pt> [key=value ...]",
+        schema="gancli.viz.maps.MapArgs",
+        examples=("gan viz ckpt=outputs/<run> method=tsne out=tsne.png",
+                  "gan viz ckpt=outputs/<run> method=pca features=d out=pca.png",
+                  "gan viz ckpt=outputs/<vae run> features=latent out=codes.png")),
+    "plot": CommandHelp(
+        "losses, D(x)/D(G(z)), gradient norms and evaluation metrics of one or more runs, "
+        "overlaid; and each run's samples.gif",
+        usage="RUN [RUN ...] [key=value ...]",
+        schema="gancli.viz.curves.PlotArgs",
+        examples=("gan plot outputs/<run> out=curves.png",
+                  "gan plot outputs/<run a> outputs/<run b> out=both.png gif=false")),
+    "report": CommandHelp(
+        "one self-contained HTML page for a run: command, config, curves, grids, metrics",
+        usage="RUN [key=value ...]",
+        schema="gancli.viz.report.ReportArgs",
+        examples=("gan report outputs/<run> out=report.html",
+                  "gan report outputs/<run> out=report.html tsne=true")),
+    "nn": CommandHelp(
+        "memorisation check: generated samples beside their nearest training items, and "
+        "generated vs held-out nearest-neighbour distances",
+        usage="ckpt=<run dir or .pt> [key=value ...]",
+        schema="gancli.viz.neighbours.NeighbourArgs",
+        notes=("The held-out comparison needs a run trained with dataset.holdout > 0.",),
+        examples=("gan nn ckpt=outputs/<run> n=8 k=5 out=nn.png",
+                  "gan nn ckpt=outputs/<run> features=pixels out=nn_pixels.png")),
 }
 
 

@@ -138,6 +138,7 @@ class TrainConfig:
     eval_metric: EvalMetric = EvalMetric.fid  # what eval_every measures (mnist_*: offline)
     eval_n: int = 2000  # generated (and real) images per evaluation
     eval_inception_weights: str | None = None  # default: torch hub's cache
+    histogram_every: int = 0  # steps between weight/gradient histograms in TensorBoard (0: off)
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",
@@ -148,6 +149,7 @@ class TrainConfig:
         if not 0 <= self.max_skipped <= 1:
             raise ConfigError(f"train.max_skipped must be a fraction in [0, 1], got "
                               f"{self.max_skipped}")
+        require_non_negative("train.histogram_every", self.histogram_every, " (0 is off)")
         require_non_negative("train.eval_every", self.eval_every, " (0 is off)")
         if self.eval_n < 10:
             raise ConfigError(f"train.eval_n must be >= 10, got {self.eval_n}")

@@ -26,6 +26,8 @@ DIRECTIONS = ("minimize", "maximize")
 # keys not known here (evaluation metrics other modules log) are shown too
 TABLE_METRICS = ("d_loss", "g_loss", "d_real", "d_fake")
 CSV_NAME = "summary.csv"
+SEEDS_CSV_NAME = "summary_seeds.csv"
+SEED_KEY = "seed"
 
 
 @dataclass
@@ -216,6 +218,98 @@ def write_csv(jobs: list[Job], path: Path) -> Path:
     return path
 
 
+@dataclass
+class SeedGroup:
+    """Jobs whose overrides differ only in `seed`: one setting, several seeds."""
+
+    setting: dict[str, object]  # the overrides shared by the group, seed excluded
+    jobs: list[Job]
+
+    @property
+    def seeds(self) -> list[object]:
+        return [j.overrides.get(SEED_KEY) for j in self.jobs]
+
+    def values(self, metric: str) -> list[float]:
+        return [float(v) for j in self.jobs if isinstance(v := j.metrics.get(metric), (int, float))
+                and not isinstance(v, bool) and math.isfinite(v)]
+
+    def mean_sd(self, metric: str) -> tuple[float, float, int] | None:
+        """Mean, sample standard deviation (n - 1; nan for one value) and count."""
+        values = self.values(metric)
+        if not values:
+            return None
+        mean = sum(values) / len(values)
+        if len(values) == 1:
+            return mean, float("nan"), 1
+        var = sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+        return mean, math.sqrt(var), len(values)
+
+
+def seed_groups(jobs: list[Job]) -> list[SeedGroup]:
+    """The jobs grouped by every override but `seed`, in the order the settings first appear;
+    [] when no setting was run with more than one seed."""
+    groups: dict[str, SeedGroup] = {}
+    for job in jobs:
+        setting = {k: v for k, v in job.overrides.items() if k != SEED_KEY}
+        key = repr(sorted((k, repr(v)) for k, v in setting.items()))
+        groups.setdefault(key, SeedGroup(setting, [])).jobs.append(job)
+    found = list(groups.values())
+    if not any(len(g.jobs) > 1 and len(set(map(repr, g.seeds))) > 1 for g in found):
+        return []
+    return found
+
+
+def fmt_mean_sd(stats: tuple[float, float, int] | None) -> str:
+    if stats is None:
+        return ""
+    mean, sd, n = stats
+    return f"{mean:.4g}" if n == 1 else f"{mean:.4g} ± {sd:.2g}"
+
+
+def seed_table(groups: list[SeedGroup], columns: list[str], metric: str,
+               direction: str) -> Table:
+    varying = [k for k in dict.fromkeys(k for g in groups for k in g.setting)
+               if len({repr(g.setting.get(k, "<unset>")) for g in groups}) > 1]
+    table = Table(title=f"{len(groups)} settings over seeds: mean ± sd (sample sd, n - 1), "
+                        f"best {metric} first")
+    table.add_column("setting", overflow="fold")
+    table.add_column("seeds", justify="right")
+    arrow = "↓" if direction == "minimize" else "↑"
+    for key in columns:
+        table.add_column(f"{key} {arrow}" if key == metric else key, justify="right",
+                         style="bold" if key == metric else None)
+    for group in groups:
+        table.add_row("\n".join(f"{k}={_fmt(group.setting[k])}" for k in varying
+                                if k in group.setting) or "(all)",
+                      str(len(group.jobs)),
+                      *(fmt_mean_sd(group.mean_sd(k)) for k in columns))
+    return table
+
+
+def rank_groups(groups: list[SeedGroup], metric: str, direction: str) -> list[SeedGroup]:
+    sign = 1.0 if direction == "minimize" else -1.0
+
+    def key(group: SeedGroup):
+        stats = group.mean_sd(metric)
+        return (1, 0.0) if stats is None else (0, sign * stats[0])
+
+    return sorted(groups, key=key)
+
+
+def write_seed_csv(groups: list[SeedGroup], columns: list[str], path: Path) -> Path:
+    keys = list(dict.fromkeys(k for g in groups for k in g.setting))
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow([*keys, "seeds", "n",
+                         *(f"{c}_{s}" for c in columns for s in ("mean", "sd"))])
+        for group in groups:
+            stats = [group.mean_sd(c) for c in columns]
+            writer.writerow([*(group.setting.get(k, "") for k in keys),
+                             " ".join(map(str, group.seeds)), len(group.jobs),
+                             *(x for st in stats for x in ((st[0], st[1]) if st else ("", "")))])
+    return path
+
+
 def summarize(sweep_dir: str | Path, metric: str | None = None, direction: str | None = None,
               console: Console | None = None) -> list[Job]:
     """Print the table for a sweep folder and write its summary.csv; return the ranked jobs."""
@@ -240,21 +334,51 @@ def summarize(sweep_dir: str | Path, metric: str | None = None, direction: str |
     console.print(f"ranked by {metric}, {direction}d ({why})", soft_wrap=True,
                   highlight=False)
     console.print(f"written: {sweep_dir / CSV_NAME}", soft_wrap=True)
+    groups = seed_groups(jobs)
+    if groups:  # several seeds per setting: their mean and spread
+        columns = metric_columns(jobs, metric)
+        groups = rank_groups(groups, metric, direction)
+        console.print(seed_table(groups, columns, metric, direction))
+        write_seed_csv(groups, columns, sweep_dir / SEEDS_CSV_NAME)
+        console.print(f"written: {sweep_dir / SEEDS_CSV_NAME}", soft_wrap=True)
     return ranked
 
 
+# config keys every run's HParams entry carries (when set), so the runs of a sweep line up in
+# TensorBoard's HParams tab: the chosen groups, then the main hyperparameters
+HPARAM_KEYS = ("dataset.name", "model.name", "loss.name", "optimizer.name", "optimizer.lr",
+               "optimizer.lr_g", "optimizer.lr_d", "train.batch_size", "train.steps",
+               "train.n_critic", "model.z_dim", "seed")
+
+
+def main_hparams(config: dict) -> dict[str, object]:
+    """The chosen groups (as `dataset`, `model`, ... like their overrides) and the main
+    hyperparameters of a resolved config; keys that are unset or null are left out."""
+    out: dict[str, object] = {}
+    for key in HPARAM_KEYS:
+        value = config
+        for part in key.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        if value is not None:
+            out[key.removesuffix(".name")] = value
+    return out
+
+
 def write_hparams(run_dir: str | Path, overrides: list[str]) -> None:
-    """Record this run's overrides and final metrics for TensorBoard's HParams tab."""
+    """Record this run's chosen groups, main hyperparameters (from .hydra/config.yaml), its
+    overrides and its final metrics for TensorBoard's HParams tab."""
     from torch.utils.tensorboard import SummaryWriter
 
     run_dir = Path(run_dir)
     record = _last_record(run_dir / "metrics.jsonl")
     metrics = {f"final/{k}": float(v) for k, v in record.items()
-               if k != "step" and isinstance(v, (int, float))}
+               if k != "step" and isinstance(v, (int, float)) and not isinstance(v, bool)}
     if not metrics:
         return
+    chosen = {**main_hparams(_load_yaml(run_dir / ".hydra" / "config.yaml") or {}),
+              **parse_overrides(overrides)}
     hparams = {k: v if isinstance(v, (int, float, str, bool)) else str(v)
-               for k, v in parse_overrides(overrides).items()}
+               for k, v in chosen.items()}
     with SummaryWriter(str(run_dir / "tb")) as writer:
         # run_name "." puts the entry in the run's own log folder, beside its curves
         writer.add_hparams(hparams, metrics, run_name=".")

@@ -364,10 +364,11 @@ def _saved_without(tiny_run, tmp_path, change) -> str:
 
 
 @pytest.mark.parametrize("change,needles", [
-    (lambda s: s.pop("G"), ["bad.pt is incomplete: it has no 'G'"]),
+    (lambda s: s.pop("model"), ["bad.pt is incomplete: it has no 'model'"]),
     (lambda s: s.pop("config"), ["bad.pt is incomplete: it has no 'config'"]),
     (lambda s: s.update(step="ten"), ["'step' is a str, not a int"]),
-    (lambda s: s.update(D=[1, 2]), ["'D' is a list, not a dict"]),
+    (lambda s: s.update(model=[1, 2]), ["'model' is a list, not a dict"]),
+    (lambda s: s.update(schema=1), ["bad.pt is incomplete: it has no 'G'"]),  # an old layout
 ])
 def test_missing_keys_and_wrong_types_are_one_line_each(tmp_path, tiny_run, change, needles):
     arg = _saved_without(tiny_run, tmp_path, change)

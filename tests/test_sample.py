@@ -54,3 +54,29 @@ def test_slerp_endpoints_and_norm():
     # the midpoint keeps a typical Gaussian norm (a linear mix would shrink it)
     mid = path[2].norm(dim=1)
     assert (mid > 0.9 * torch.minimum(a.norm(dim=1), b.norm(dim=1))).all()
+
+
+def test_perturb_rows_nudge_each_latent_further_from_the_command_line(tiny_run, tmp_path):
+    out = run_gan("sample", f"ckpt={tiny_run}", "perturb=0.1,0.3,1.0", "rows=3", "out=p.png",
+                  cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert Image.open(tmp_path / "p.png").size == (4 * 30 + 2, 3 * 30 + 2)
+
+
+def test_perturbation_moves_the_output_more_as_the_amount_grows(tiny_run):
+    from gancli.sampling import perturbation_grid
+
+    gan, _ = load_gan(tiny_run, torch.device("cpu"))
+    grid = perturbation_grid(gan, 4, [0.0, 0.01, 2.0], torch.device("cpu"), seed=0)
+    rows = grid.view(4, 4, -1)
+    assert torch.equal(rows[:, 0], rows[:, 1])  # amount 0 is the latent itself
+    base = gan.generate(gan.sample_latent(4, "cpu", torch.Generator().manual_seed(0)))
+    assert torch.allclose(rows[:, 0], base.view(4, -1), atol=1e-6)
+    small = (rows[:, 2] - rows[:, 0]).norm(dim=1)
+    large = (rows[:, 3] - rows[:, 0]).norm(dim=1)
+    assert torch.all(small < large)
+
+
+def test_bad_perturb_amounts_are_one_line(tiny_run, tmp_path):
+    out = run_gan("sample", f"ckpt={tiny_run}", "perturb=a,b", cwd=tmp_path)
+    assert out.returncode == 1 and "perturb takes amounts separated by commas" in out.stderr

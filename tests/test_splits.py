@@ -145,3 +145,18 @@ def test_image_folder_with_class_subfolders_splits(tmp_path):
     assert sorted(labels) == [-1, -1, -1, -1, 0, 1]
     x, y = next(data.batches(data.sampler(6, seed=0), torch.device("cpu")))
     assert x.shape == (6, 1, 8, 8) and sorted(y.tolist()) == [-1, -1, -1, -1, 0, 1]
+
+
+def test_subset_keeps_that_many_training_items_per_class_after_the_held_out_ones():
+    split = split_indices(LABELS, 3, holdout=1, labeled=None, seed=0, subset=2)
+    assert sorted(LABELS[split.train].tolist()) == [0, 0, 1, 1, 2, 2]
+    assert len(split.test) == 3 and not set(split.train.tolist()) & set(split.test.tolist())
+    full = split_indices(LABELS, 3, holdout=1, labeled=None, seed=0)
+    assert torch.equal(full.test, split.test)  # the same held-out items with or without it
+
+
+def test_subset_option_trains_on_fifty_digits():
+    data = build_dataset(compose_config(["dataset.subset=5", "dataset.holdout=20"]).dataset)
+    assert len(data) == 50 and data.held_out[0].shape[0] == 200
+    with pytest.raises(ConfigError, match="dataset.subset must be >= 1"):
+        compose_config(["dataset.subset=0"])

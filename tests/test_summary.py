@@ -170,3 +170,59 @@ def test_the_optuna_config_resolves_direction_and_seed(tmp_path):
                       return_hydra_config=True)
     assert cfg.hydra.sweeper.direction == "maximize"  # mlp on grid25: d_loss
     assert cfg.hydra.sweeper.sampler.seed == 0
+
+
+def test_jobs_differing_only_in_seed_are_grouped_with_mean_and_sd(tmp_path):
+    from rich.console import Console
+
+    s = tmp_path / "seeds"
+    losses = {("0.001", 1): 0.5, ("0.001", 2): 0.7, ("0.001", 3): 0.9,
+              ("0.01", 1): 0.2, ("0.01", 2): 0.4}
+    for num, ((lr, seed), loss) in enumerate(losses.items()):
+        make_job(s, num, ["model=mlp", f"optimizer.lr={lr}", f"seed={seed}"],
+                 {"step": 100, "d_loss": loss, "g_loss": 1.0})
+    console = Console(width=200, record=True)
+    summarize(s, console=console)
+    text = console.export_text()
+    assert "2 settings over seeds: mean ± sd" in text
+    assert "0.3 ± 0.14" in text and "0.7 ± 0.2" in text  # best d_loss first
+    assert text.index("0.3 ± 0.14") < text.index("0.7 ± 0.2")
+    rows = list(csv.DictReader(open(s / "summary_seeds.csv")))
+    assert [r["optimizer.lr"] for r in rows] == ["0.01", "0.001"]
+    assert rows[1]["n"] == "3" and rows[1]["seeds"] == "1 2 3"
+    assert float(rows[1]["d_loss_mean"]) == pytest.approx(0.7)
+    assert float(rows[1]["d_loss_sd"]) == pytest.approx(0.2)
+
+
+def test_a_sweep_without_repeated_seeds_prints_no_seed_table(sweep):
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    summarize(sweep, console=console)
+    assert "over seeds" not in console.export_text()
+    assert not (sweep / "summary_seeds.csv").exists()
+
+
+def test_hparams_entry_carries_the_chosen_groups_and_main_hyperparameters(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / ".hydra" / "config.yaml").write_text(yaml.safe_dump({
+        "dataset": {"name": "mnist5k"}, "model": {"name": "dcgan", "z_dim": 100},
+        "loss": {"name": "hinge"}, "optimizer": {"name": "adam", "lr": 2e-4, "lr_g": None},
+        "train": {"batch_size": 64, "steps": 300, "n_critic": 1}, "seed": 3}))
+    (run / "metrics.jsonl").write_text(json.dumps({"step": 300, "d_loss": 1.5}) + "\n"
+                                       + json.dumps({"step": 300, "mnist_fid": 4.0}) + "\n")
+    write_hparams(run, ["loss=hinge", "seed=3"])
+    events = EventAccumulator(str(run / "tb"))
+    events.Reload()
+    content = events.PluginTagToContent("hparams")["_hparams_/session_start_info"]
+    hparams = plugin_data_pb2.HParamsPluginData.FromString(content).session_start_info.hparams
+    assert {k: (v.string_value or v.number_value) for k, v in hparams.items()} == {
+        "dataset": "mnist5k", "model": "dcgan", "loss": "hinge", "optimizer": "adam",
+        "optimizer.lr": pytest.approx(2e-4), "train.batch_size": 64, "train.steps": 300,
+        "train.n_critic": 1, "model.z_dim": 100, "seed": 3}
+    assert events.Scalars("final/mnist_fid")[0].value == pytest.approx(4.0)
+    assert events.Scalars("final/d_loss")[0].value == pytest.approx(1.5)

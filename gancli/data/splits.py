@@ -35,6 +35,9 @@ class SplitOptions:
     labeled: int | None = None  # training items of each class keeping their label; null: all
     labeled_per_batch: int = 0  # items of each batch drawn from the labeled ones; 0: no mixing
     split_seed: int = 0  # picks the held-out and labeled items; independent of `seed`
+    # training items of each class kept (after the held-out ones); the rest are dropped.
+    # null: all. A tiny subset makes a deliberately memorising run (`gan nn` shows it)
+    subset: int | None = None
 
     def __post_init__(self):
         if self.holdout < 0:
@@ -44,13 +47,18 @@ class SplitOptions:
         if self.labeled_per_batch < 0:
             raise ConfigError(f"dataset.labeled_per_batch must be >= 0, "
                               f"got {self.labeled_per_batch}")
+        if self.subset is not None and self.subset < 1:
+            raise ConfigError(f"dataset.subset must be >= 1 (or null: all), got {self.subset}")
+        if self.subset is not None and self.labeled is not None and self.labeled > self.subset:
+            raise ConfigError(f"dataset.labeled={self.labeled} is more than "
+                              f"dataset.subset={self.subset} training items per class")
         if self.labeled_per_batch and self.labeled is None:
             raise ConfigError("dataset.labeled_per_batch needs dataset.labeled (labeled items "
                               "per class); with every item labeled there is nothing to mix in")
 
     @property
     def active(self) -> bool:
-        return self.holdout > 0 or self.labeled is not None
+        return self.holdout > 0 or self.labeled is not None or self.subset is not None
 
 
 @dataclass(frozen=True)
@@ -61,10 +69,11 @@ class Split:
 
 
 def split_indices(labels: torch.Tensor, num_classes: int, holdout: int, labeled: int | None,
-                  seed: int) -> Split:
-    """Per class: `holdout` test items, then `labeled` labeled ones, the rest unlabeled."""
+                  seed: int, subset: int | None = None) -> Split:
+    """Per class: `holdout` test items, then `labeled` labeled ones, the rest unlabeled;
+    with `subset`, only the next `subset` items after the test ones are trained on."""
     gen = torch.Generator().manual_seed(seed)
-    test, keep = [], []
+    test, keep, dropped = [], [], []
     for c in range(num_classes):
         idx = torch.nonzero(labels == c).flatten()
         need = holdout + (labeled or 0)
@@ -74,9 +83,13 @@ def split_indices(labels: torch.Tensor, num_classes: int, holdout: int, labeled:
         idx = idx[torch.randperm(len(idx), generator=gen)]
         test.append(idx[:holdout])
         keep.append(idx[holdout:need])
+        if subset is not None:
+            dropped.append(idx[holdout + subset:])
     test_idx = torch.cat(test).sort().values
     in_train = torch.ones(len(labels), dtype=torch.bool)
     in_train[test_idx] = False
+    if dropped:
+        in_train[torch.cat(dropped)] = False
     train_idx = torch.nonzero(in_train).flatten()
     train_labels = labels[train_idx].clone()
     if labeled is not None:
@@ -176,7 +189,7 @@ def apply_splits(data: GanData, opts: SplitOptions) -> GanData:
         raise ConfigError(f"dataset.holdout and dataset.labeled need class labels; dataset "
                           f"{data.info.name} has none")
     split = split_indices(labels, data.info.num_classes, opts.holdout, opts.labeled,
-                          opts.split_seed)
+                          opts.split_seed, opts.subset)
     train = data.subset(split.train, split.train_labels)
     held_out = data.items(split.test) if opts.holdout else None
     pool = torch.nonzero(split.train_labels != UNLABELED).flatten()

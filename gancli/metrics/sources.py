@@ -164,9 +164,12 @@ class DatasetSource(Source):
 
     def __init__(self, cfg, n: int, seed: int = 0, data=None, num_workers: int | None = None):
         from gancli.data import build_dataset
+        from gancli.data.splits import SplitData
 
         self.cfg, self.seed, self.num_workers = cfg, seed, _workers(num_workers)
         self.data = data if data is not None else build_dataset(cfg)
+        if isinstance(self.data, SplitData):  # dataset.holdout / subset: the training items
+            self.data = self.data.train
         if self.data.info.kind != "image":
             raise GanError(f"dataset '{cfg.name}' holds {self.data.info.kind}, not images; "
                            f"gan eval measures images")

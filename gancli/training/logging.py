@@ -161,3 +161,23 @@ class RunLogger:
         for key, value in values.items():
             self.writer.add_scalar(f"eval/{key}", value, step)
         append_record(self.metrics_path, {"step": step, **values})
+
+
+def log_histograms(target, step: int, networks: dict[str, torch.nn.Module]) -> None:
+    """Per-layer weight and gradient histograms of each network (`weights/<net>/<param>`,
+    `grads/<net>/<param>`) and each parameter's gradient norm as a scalar
+    (`grad_norm_layer/<net>/<param>`). `target` is a RunLogger (nothing is written when it is
+    disabled, on ranks other than 0) or a SummaryWriter. The gradients are what each
+    parameter's .grad holds when called: after a training step, those of the last backward
+    pass that reached it. Parameters without a gradient get a weight histogram only."""
+    if not getattr(target, "enabled", True):
+        return
+    writer = getattr(target, "writer", target)
+    for net, module in networks.items():
+        for name, param in module.named_parameters():
+            tag = f"{net}/{name.replace('.', '/')}"
+            writer.add_histogram(f"weights/{tag}", param.detach().float().cpu(), step)
+            if param.grad is not None:
+                grad = param.grad.detach().float()
+                writer.add_histogram(f"grads/{tag}", grad.cpu(), step)
+                writer.add_scalar(f"grad_norm_layer/{tag}", grad.norm().item(), step)

@@ -35,7 +35,7 @@ from gancli.training.checkpoint import (
 from gancli.training.ema import build_ema
 from gancli.training.evaluation import build_evaluator, evaluation_keys
 from gancli.training.guards import SkipGuard, check_batch_for_batchnorm
-from gancli.training.logging import RunLogger
+from gancli.training.logging import RunLogger, log_histograms
 from gancli.training.optimizers import build_optimizer
 from gancli.training.report import run_end, run_start, write_reals
 from gancli.training.resume import (
@@ -232,6 +232,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
                 if skip_nonfinite:
                     skip_guard(step, dropped, step_context.updates - attempted, t.steps,
                                lambda: describe_last_good(ckpt_dir))
+                if t.histogram_every and step % t.histogram_every == 0:  # grads still here
+                    log_histograms(logger, step, family.networks())
                 if (stats is not None or step % t.sample_every == 0 or step % t.ckpt_every == 0
                         or evaluator is not None and evaluator.due(step)):
                     step_context.check_finite()  # before anything is logged, saved or evaluated
