@@ -137,6 +137,7 @@ def remove_if_unstarted(run_dir: Path) -> None:
             return
         shutil.rmtree(run_dir / ".hydra", ignore_errors=True)
         (run_dir / "train.log").unlink(missing_ok=True)
+        (run_dir / ".gancli.lock").unlink(missing_ok=True)  # ours: this process holds it
         run_dir.rmdir()
         parent = run_dir.parent  # Hydra's outputs/<date>/ folder, when this run was its only one
         if re.fullmatch(r"\d{4}-\d{2}-\d{2}", parent.name) and not any(parent.iterdir()):
