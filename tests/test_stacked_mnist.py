@@ -149,3 +149,8 @@ def test_benchmark_prints_stacked_mnist_table(tmp_path):
     for seed in (0, 1):
         assert (tmp_path / "stacked_mnist" / "ours" / f"seed{seed}" / "checkpoints"
                 / "last.pt").is_file()
+
+
+def test_labels_are_those_of_the_first_epochs_items():
+    data = _data(size=50)
+    assert torch.equal(data.labels(), data.items(torch.arange(50))[1])

@@ -51,8 +51,7 @@ def stack_digits(digits: torch.Tensor, digit_labels: torch.Tensor,
     """digits (M, 1, H, W), their labels (M,), index triples (N, 3) -> images (N, 3, H, W)
     whose channel c is digits[triples[:, c]], and labels (N,) in 0..999."""
     images = digits[triples.flatten()].view(triples.shape[0], 3, *digits.shape[-2:])
-    labels = (digit_labels[triples] * PLACE.to(digit_labels.device)).sum(dim=1)
-    return images, labels
+    return images, triple_labels(digit_labels[triples])
 
 
 def triple_labels(digits: torch.Tensor) -> torch.Tensor:
@@ -93,7 +92,8 @@ class StackedMnistData(GanData):
         return self._stack(torch.randint(len(self.digits), (n, 3), generator=gen))[0]
 
     def labels(self):
-        return self._stack(self.triples(0))[1]
+        """The labels of epoch 0's items, as items() returns them."""
+        return triple_labels(self.digit_labels[self.triples(0)])
 
     def items(self, idx):
         return self._stack(self.triples(0)[idx])
