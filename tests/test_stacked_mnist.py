@@ -132,7 +132,7 @@ def test_recipes_compose():
     assert ours.train.steps == baseline.train.steps and ours.device.threads == 1
 
 
-@pytest.mark.slow  # a subprocess: about 8 s on an idle core, 17 s on the shared machine
+@pytest.mark.slow  # a subprocess; 17.5 s wall on the shared 2-core machine
 def test_benchmark_prints_stacked_mnist_table(tmp_path):
     extra = " ".join([*TINY, "train.batch_size=8"])
     result = subprocess.run(
