@@ -1,13 +1,21 @@
-"""Mode-collapse benchmark on PacGAN's 2D mixtures (ring8, grid25).
+"""Mode-collapse benchmark on PacGAN's 2D mixtures (ring8, grid25) and on Stacked MNIST.
 
 Trains each method over several seeds with the real training loop, draws samples from each
-final checkpoint (the EMA generator when the run keeps one), and prints mean ± std of the modes
-captured, the percentage of high-quality samples and the reverse KL of the mode histogram
-against uniform, next to the numbers of PacGAN's Table 1.
+final checkpoint (the EMA generator when the run keeps one), and prints mean ± std next to the
+published numbers:
 
-    python benchmarks/mode_coverage.py                       # our recipes, 5 seeds each
-    python benchmarks/mode_coverage.py --datasets grid25 --seeds 2
-    python benchmarks/mode_coverage.py --datasets grid25 --no-ours \\
+- ring8, grid25 (PacGAN Table 1): the modes captured, the percentage of high-quality samples
+  and the reverse KL of the mode histogram against uniform, on 2,500 samples;
+- stacked_mnist (PacGAN Table 3): 26,000 samples, each channel's digit named by the project's
+  MNIST classifier; the modes covered (of 1,000) and the KL of the mode histogram against
+  uniform. The same measurement on 26,000 real stacked digits is printed as a floor, with the
+  classifier's held-out accuracy.
+
+    python benchmarks/mode_coverage.py                       # ring8 and grid25, 5 seeds each
+    python benchmarks/mode_coverage.py grid25 --seeds 2
+    python benchmarks/mode_coverage.py stacked_mnist --seeds 3 \\
+        --method "DCGAN" "+experiment=stacked_mnist_dcgan"
+    python benchmarks/mode_coverage.py grid25 --no-ours \\
         --method "no EMA" "+experiment={dataset} train.ema.half_life=null"
 
 A method is a name and Hydra overrides for `gan train` ({dataset} stands for the dataset's
@@ -31,21 +39,37 @@ from hydra import compose, initialize_config_module
 
 from gancli.config import Config, validate
 from gancli.data import build_dataset
-from gancli.metrics.modes import mode_coverage
-from gancli.sampling import generate, load_gan
+from gancli.metrics.classifier import load_classifier_file, load_mnist_classifier
+from gancli.metrics.modes import classify_stacked, label_coverage, mode_coverage
+from gancli.sampling import generate, generate_batches, load_gan
 from gancli.training.loop import train
+
+MIXTURES = ("ring8", "grid25")
+STACKED = "stacked_mnist"
+DATASETS = (*MIXTURES, STACKED)
+DEFAULT_SAMPLES = {"ring8": 2500, "grid25": 2500, STACKED: 26_000}  # as PacGAN counts
+STACKED_MODES = 1000
+BATCH = 1000  # images generated and classified at a time
 
 # PacGAN (Lin et al. 2018), Table 1: modes captured, % high-quality samples.
 REFERENCES = {
     "grid25": [("GAN (PacGAN Table 1)", 17.3, 94.8), ("PacGAN4 (PacGAN Table 1)", 24.8, 93.6)],
     "ring8": [("PacGAN2 (PacGAN Table 1)", 7.9, 95.6)],
 }
+# PacGAN Table 3 (Stacked MNIST, DCGAN-style networks, 26,000 samples): modes, KL.
+STACKED_REFERENCES = [
+    ("DCGAN (PacGAN Table 3)", 99.0, 3.40),
+    ("Unrolled GAN (PacGAN Table 3)", 48.7, 4.32),
+    ("VEEGAN (PacGAN Table 3)", 150.0, 2.95),
+    ("PacDCGAN2 (PacGAN Table 3)", 1000.0, 0.06),
+    ("PacDCGAN4 (PacGAN Table 3)", 1000.0, 0.07),
+]
 
 
 @dataclass
 class Run:
     modes: int
-    high_quality: float
+    high_quality: float  # nan for stacked_mnist (every classified sample counts)
     reverse_kl: float
     seconds: float  # wall clock of the training run
     cpu_seconds: float  # CPU time it used: on a shared machine, what the run itself cost
@@ -58,17 +82,44 @@ def compose_run(dataset: str, overrides: list[str], seed: int) -> Config:
     return validate(raw)
 
 
-def run_once(cfg: Config, run_dir: Path, samples: int) -> Run:
-    start, cpu_start = time.perf_counter(), time.process_time()
-    train(cfg, run_dir)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+def mixture_scores(cfg: Config, run_dir: Path, samples: int) -> tuple[int, float, float]:
     device = torch.device("cpu")
     gan, _ = load_gan(run_dir, device, ema=True)
     # seed+1: a noise batch other than the one the run's sample grids show
     points, _ = generate(gan, samples, device, seed=cfg.seed + 1, batch_size=samples)
     data = build_dataset(cfg.dataset)
     cov = mode_coverage(points, data.means, data.std)
-    return Run(cov.modes, 100 * cov.high_quality, cov.reverse_kl, seconds, cpu_seconds)
+    return cov.modes, 100 * cov.high_quality, cov.reverse_kl
+
+
+def stacked_scores(cfg: Config, run_dir: Path, samples: int) -> tuple[int, float, float]:
+    device = torch.device("cpu")
+    gan, _ = load_gan(run_dir, device, ema=True)
+    classifier = load_mnist_classifier(device)
+    labels = torch.cat([classify_stacked(classifier, x) for x, _ in
+                        generate_batches(gan, samples, device, cfg.seed + 1, BATCH)])
+    cov = label_coverage(labels, STACKED_MODES)
+    return cov.modes, math.nan, cov.reverse_kl
+
+
+def real_stacked_scores(samples: int, seed: int = 0) -> tuple[int, float]:
+    """The same measurement on real Stacked MNIST items: what a perfect generator scores,
+    given the classifier's mistakes and the finite sample."""
+    cfg = compose_run(STACKED, [], seed)
+    data = build_dataset(cfg.dataset)
+    classifier = load_mnist_classifier()
+    images = data.real_samples(samples, seed)
+    labels = torch.cat([classify_stacked(classifier, x) for x in images.split(BATCH)])
+    cov = label_coverage(labels, STACKED_MODES)
+    return cov.modes, cov.reverse_kl
+
+
+def run_once(cfg: Config, run_dir: Path, samples: int) -> Run:
+    start, cpu_start = time.perf_counter(), time.process_time()
+    train(cfg, run_dir)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
+    score = stacked_scores if cfg.dataset.name == STACKED else mixture_scores
+    return Run(*score(cfg, run_dir, samples), seconds, cpu_seconds)
 
 
 def mean_std(values: list[float], digits: int = 2) -> str:
@@ -94,12 +145,31 @@ def table(rows: list[tuple[str, str, list[Run]]]) -> str:
     return "\n".join(lines)
 
 
+def stacked_table(rows: list[tuple[str, list[Run]]], samples: int, real: tuple[int, float],
+                  accuracy: float) -> str:
+    lines = ["| method | modes (of 1,000) | KL to uniform | wall s / run | CPU s / run |",
+             "|---|---|---|---|---|"]
+    for name, runs in rows:
+        lines.append(f"| {name} | {mean_std([r.modes for r in runs], 1)} "
+                     f"| {mean_std([r.reverse_kl for r in runs], 3)} "
+                     f"| {statistics.mean(r.seconds for r in runs):.0f} "
+                     f"| {statistics.mean(r.cpu_seconds for r in runs):.0f} |")
+    lines.append(f"| real Stacked MNIST (mnist5k digits) | {real[0]} | {real[1]:.3f} | | |")
+    lines += [f"| {name} | {modes:g} | {kl:.2f} | | |" for name, modes, kl in STACKED_REFERENCES]
+    lines.append(f"\n({samples:,} samples per run; each channel classified by gancli's MNIST "
+                 f"classifier, held-out accuracy {accuracy:.3f} per digit.)")
+    return "\n".join(lines)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--datasets", nargs="+", default=["ring8", "grid25"],
-                        choices=["ring8", "grid25"])
+    parser.add_argument("dataset", nargs="*", help=f"one or more of {', '.join(DATASETS)} "
+                        f"(default: {' '.join(MIXTURES)})")
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, help="the same, as an option")
     parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--samples", type=int, default=2500)
+    parser.add_argument("--samples", type=int,
+                        help="samples per run (default: 2,500 for the mixtures, 26,000 for "
+                             "stacked_mnist)")
     parser.add_argument("--method", nargs=2, action="append", metavar=("NAME", "OVERRIDES"),
                         help="a method to compare, besides (or with --no-ours, instead of) "
                              "the +experiment=<dataset> recipe")
@@ -107,27 +177,40 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--extra", default="", help="overrides added to every method")
     parser.add_argument("--keep", type=Path, help="keep the run folders here")
     args = parser.parse_args(argv)
+    datasets = [*args.dataset, *(args.datasets or [])] or list(MIXTURES)
+    unknown = [d for d in datasets if d not in DATASETS]
+    if unknown:
+        parser.error(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}")
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         root = args.keep or Path(tmp)
-        for dataset in args.datasets:
+        for dataset in datasets:
             methods = [] if args.no_ours else [("ours", f"+experiment={dataset}")]
             methods += [tuple(m) for m in args.method or []]
+            samples = args.samples or DEFAULT_SAMPLES[dataset]
             for name, overrides in methods:
                 runs = []
                 for seed in range(args.seeds):
                     method = overrides.replace("{dataset}", dataset).split()
                     cfg = compose_run(dataset, method + args.extra.split(), seed)
                     run_dir = root / dataset / name.replace(" ", "_") / f"seed{seed}"
-                    run = run_once(cfg, run_dir, args.samples)
+                    run = run_once(cfg, run_dir, samples)
                     runs.append(run)
-                    print(f"{dataset} {name} seed {seed}: {run.modes} modes, "
-                          f"{run.high_quality:.1f}% high quality, reverse KL "
-                          f"{run.reverse_kl:.3f}, {run.seconds:.0f} s ({run.cpu_seconds:.0f} s "
-                          f"CPU)", file=sys.stderr, flush=True)
+                    quality = ("" if math.isnan(run.high_quality)
+                               else f"{run.high_quality:.1f}% high quality, ")
+                    print(f"{dataset} {name} seed {seed}: {run.modes} modes, {quality}"
+                          f"reverse KL {run.reverse_kl:.3f}, {run.seconds:.0f} s "
+                          f"({run.cpu_seconds:.0f} s CPU)", file=sys.stderr, flush=True)
                 rows.append((dataset, name, runs))
-    print(table(rows))
+    mixture_rows = [row for row in rows if row[0] != STACKED]
+    if mixture_rows:
+        print(table(mixture_rows))
+    stacked_rows = [(name, runs) for dataset, name, runs in rows if dataset == STACKED]
+    if stacked_rows:
+        samples = args.samples or DEFAULT_SAMPLES[STACKED]
+        accuracy = load_classifier_file()["test_accuracy"]
+        print(stacked_table(stacked_rows, samples, real_stacked_scores(samples), accuracy))
     return 0
 
 
