@@ -129,7 +129,7 @@ def test_recipes_compose():
     baseline = compose_config(["+experiment=stacked_mnist_dcgan"])
     assert ours.dataset.name == baseline.dataset.name == "stacked_mnist"
     assert ours.model.pack > 1 and baseline.model.pack == 1
-    assert ours.train.steps == baseline.train.steps and ours.device.threads == 1
+    assert ours.train.steps == baseline.train.steps and ours.device.threads == "1"
 
 
 @pytest.mark.slow  # a subprocess; 17.5 s wall on the shared 2-core machine

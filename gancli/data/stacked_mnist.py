@@ -29,14 +29,14 @@ STREAM_SEED = 104_729  # keeps the triples' stream apart from the samplers' perm
 
 @dataclass
 class StackedMnistConfig:
-    name: str = "stacked_mnist"
+    name: str = "stacked_mnist"  # three MNIST digits stacked as RGB: 1,000 modes
     source: str = "mnist5k"  # mnist5k (ships, offline) or mnist (torchvision, under root)
     root: str = "data"  # source=mnist only: where the files are, or are downloaded to
     download: bool = True  # source=mnist only
     split: str = "train"  # source=mnist only
     resolution: int | None = None  # None keeps 28
     size: int = 100_000  # items per epoch
-    data_seed: int = 0
+    data_seed: int = 0  # seeds the stream of digit triples (with the epoch)
 
     def __post_init__(self):
         if self.source not in SOURCES:

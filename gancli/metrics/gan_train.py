@@ -33,9 +33,9 @@ class GanTrainArgs:
     n: int | None = None  # generated samples (default: as many as real training digits, 4000)
     epochs: int = 15  # classifier training epochs (the committed classifier's recipe)
     seed: int = 0  # latent noise and classifier training
-    device: str = "auto"
-    ema: bool = True
-    batch_size: int = 256
+    device: str = "auto"  # auto, cpu or cuda
+    ema: bool = True  # use the EMA generator when the checkpoint has one
+    batch_size: int = 256  # generated samples per batch, and classifier batch size
     out: str | None = None  # also write the results as JSON here
 
     def __post_init__(self):

@@ -22,7 +22,7 @@ GIF_NAME = "samples.gif"
 
 @dataclass
 class PlotArgs:
-    out: str = "curves.png"
+    out: str = "curves.png"  # the figure of all runs' curves
     gif: bool = True  # also write <run>/samples.gif for each run
     gif_ms: int = 600  # milliseconds per frame
 

@@ -35,15 +35,15 @@ class Method(Enum):
 @dataclass
 class MapArgs:
     ckpt: str = ""  # required: a run directory or checkpoint
-    method: Method = Method.tsne
-    features: Features = Features.classifier
+    method: Method = Method.tsne  # tsne (sklearn TSNE) or pca (sklearn PCA)
+    features: Features = Features.classifier  # what is embedded (classifier, inception, ...)
     n: int = 2000  # real samples, and as many generated ones
-    out: str = "map.png"
-    seed: int = 0
-    perplexity: float = 30.0  # t-SNE
-    device: str = "auto"
-    ema: bool = True
-    inception_weights: str | None = None
+    out: str = "map.png"  # the picture; the numbers go to an .npz beside it
+    seed: int = 0  # latent noise, the real subset and the embedding
+    perplexity: float = 30.0  # t-SNE's perplexity
+    device: str = "auto"  # auto, cpu or cuda
+    ema: bool = True  # use the EMA generator when the checkpoint has one
+    inception_weights: str | None = None  # features=inception: weights file (default: hub)
 
     def __post_init__(self):
         self.method, self.features = Method(self.method), Features(self.features)

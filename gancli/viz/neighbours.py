@@ -34,14 +34,14 @@ class NeighbourArgs:
     features: Features = Features.classifier  # classifier | inception | pixels (| d | latent)
     m: int | None = None  # generated samples in the distance distribution (default: as many
     #                       as there are held-out items, else 1000)
-    out: str = "nn.png"
+    out: str = "nn.png"  # the picture; the distances go to .json and .npz beside it
     # an .npz with a 'samples' array (what `gan sample out=x.npz` writes) to check instead of
     # the checkpoint's generator; the checkpoint still names the training and held-out data
     fake: str | None = None
-    seed: int = 0
-    device: str = "auto"
-    ema: bool = True
-    inception_weights: str | None = None
+    seed: int = 0  # latent noise
+    device: str = "auto"  # auto, cpu or cuda
+    ema: bool = True  # use the EMA generator when the checkpoint has one
+    inception_weights: str | None = None  # features=inception: weights file (default: hub)
 
     def __post_init__(self):
         self.features = Features(self.features)

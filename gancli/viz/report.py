@@ -36,12 +36,12 @@ img.pixel { image-rendering: pixelated; } img.wide { max-width: 100%; }
 
 @dataclass
 class ReportArgs:
-    out: str = "report.html"
+    out: str = "report.html"  # the self-contained HTML file
     grids: int = 4  # sample grids shown from over the run (evenly spaced), besides the last
     tsne: bool = False  # add a t-SNE map of real vs generated samples (gan viz)
-    tsne_n: int = 1000
+    tsne_n: int = 1000  # real (and as many generated) samples in the t-SNE map
     features: Features = Features.classifier  # for the t-SNE map
-    device: str = "auto"
+    device: str = "auto"  # auto, cpu or cuda (for the t-SNE map)
 
     def __post_init__(self):
         self.features = Features(self.features)
