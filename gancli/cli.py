@@ -294,6 +294,9 @@ def check_train_keys(args: list[str]) -> None:
     from gancli.usage import check_known
 
     overrides = _parse_overrides(args)
+    if any(o.key_or_group == "resume" and str(o.value()) not in ("", "null", "None")
+           for o in overrides):
+        return  # the run's own config decides which keys exist; resume checks the overrides
     choices: dict[str, list[str]] = {}
     keys = []
     for o in overrides:

@@ -169,7 +169,7 @@ class Labelled(GAN):
     """A model family overriding sample_labels, as conditional GANs do."""
 
     def sample_labels(self, n, device, generator=None):
-        return torch.randint(10, (n,), device=device, generator=generator)
+        return self.randint(10, n, device=device, generator=generator)
 
 
 def tiny_gan(family=GAN) -> GAN:

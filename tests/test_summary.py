@@ -182,7 +182,7 @@ def test_jobs_differing_only_in_seed_are_grouped_with_mean_and_sd(tmp_path):
         make_job(s, num, ["model=mlp", f"optimizer.lr={lr}", f"seed={seed}"],
                  {"step": 100, "d_loss": loss, "g_loss": 1.0})
     console = Console(width=200, record=True)
-    summarize(s, console=console)
+    summarize(s, direction="minimize", console=console)
     text = console.export_text()
     assert "2 settings over seeds: mean ± sd" in text
     assert "0.3 ± 0.14" in text and "0.7 ± 0.2" in text  # best d_loss first
