@@ -17,7 +17,6 @@ import signal
 import struct
 import subprocess
 import sys
-import time
 import zipfile
 import zlib
 from pathlib import Path
@@ -31,7 +30,7 @@ from gancli.errors import GanError
 from gancli.training.checkpoint import load_checkpoint, save_checkpoint
 from gancli.training.loop import train
 from tests.helpers import compose_config, run_gan
-from tests.test_resume import RING
+from tests.test_resume import RING, _wait_for
 
 FAST = [*RING, "device.threads=1"]
 NON_DEFAULT = [*FAST, "train.ckpt_every=10", "seed=3"]
@@ -61,14 +60,6 @@ def _start(cwd: Path, *args: str) -> subprocess.Popen:
     env.pop("HYDRA_FULL_ERROR", None)
     return subprocess.Popen([sys.executable, "-m", "gancli", "train", *args], cwd=cwd, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def _wait_for(path: Path, proc: subprocess.Popen, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while not path.exists():
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, f"{path} never appeared"
-        time.sleep(0.02)
 
 
 @pytest.fixture(scope="module")

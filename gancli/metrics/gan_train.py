@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 import torch
 
-from gancli.errors import ConfigError, GanError
+from gancli.config import require_positive
+from gancli.devices import resolve_device
+from gancli.errors import ConfigError
 from gancli.images import to_uint8
 
 MNIST5K = "mnist5k"
@@ -42,16 +44,7 @@ class GanTrainArgs:
         if self.n is not None and self.n < 10:
             raise ConfigError(f"n must be >= 10, got {self.n}")
         for key in ("epochs", "batch_size"):
-            if getattr(self, key) <= 0:
-                raise ConfigError(f"{key} must be > 0, got {getattr(self, key)}")
-
-
-def _device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GanError("device=cuda but no CUDA device is available; use device=auto or cpu")
-    return torch.device(name)
+            require_positive(key, getattr(self, key))
 
 
 def saw_test_digits(dataset_cfg) -> bool:
@@ -72,7 +65,7 @@ def run_gan_train_test(args: GanTrainArgs, gan_train: bool, gan_test: bool) -> d
     from gancli.sampling import generate, load_gan
 
     start = time.perf_counter()
-    device = _device(args.device)
+    device = resolve_device(args.device)
     ckpt = args.ckpt or str(latest_checkpoint())
     gan, state = load_gan(ckpt, device, args.ema)
     cfg = from_container(state["config"])

@@ -20,12 +20,13 @@ class Features(Enum):
     pixels = "pixels"  # the raw values, flattened
 
 
-def device_of(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise GanError("device=cuda but no CUDA device is available; use device=auto or cpu")
-    return torch.device(name)
+def save_figure(fig, out: str | Path, dpi: int) -> Path:
+    """Write a matplotlib figure (creating the folder) and free it."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out, dpi=dpi)
+    pyplot().close(fig)
+    return out
 
 
 def checkpoint_path(ckpt: str | Path) -> Path:

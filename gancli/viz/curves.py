@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from gancli.errors import ConfigError, GanError
-from gancli.viz.common import pyplot
+from gancli.viz.common import pyplot, save_figure
 
 # panel title -> the metrics.jsonl keys it shows
 PANELS = {
@@ -110,12 +110,7 @@ def curves_figure(runs: list[Path]):
 
 
 def draw_curves(runs: list[Path], out: str | Path) -> Path:
-    fig = curves_figure(runs)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=100)
-    pyplot().close(fig)
-    return out
+    return save_figure(curves_figure(runs), out, dpi=100)
 
 
 def sample_grids(run_dir: Path) -> list[tuple[int, Path]]:

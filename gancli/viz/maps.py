@@ -11,17 +11,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gancli.devices import resolve_device
 from gancli.errors import ConfigError
 from gancli.viz.common import (
     FeatureFn,
     Features,
     checkpoint_path,
-    device_of,
     predicted_classes,
     pyplot,
     real_items,
     run_dir_of,
     run_name,
+    save_figure,
 )
 
 REAL_COLOR, FAKE_COLOR = "#7f7f7f", "#d62728"
@@ -79,7 +80,7 @@ def compute_map(args: MapArgs) -> dict:
     from gancli.data import build_dataset
     from gancli.sampling import generate, load_gan
 
-    device = device_of(args.device)
+    device = resolve_device(args.device)
     ckpt = checkpoint_path(args.ckpt)
     gan, state = load_gan(ckpt, device, args.ema)
     # 2D points are shown as themselves (an encoder's codes still go through the method)
@@ -146,12 +147,7 @@ def map_figure(result: dict):
 
 
 def draw_map(result: dict, out: str | Path) -> Path:
-    fig = map_figure(result)
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
-    pyplot().close(fig)
-    return out
+    return save_figure(map_figure(result), out, dpi=110)
 
 
 def save_numbers(result: dict, path: Path) -> Path:

@@ -13,13 +13,13 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gancli.devices import resolve_device
 from gancli.errors import ConfigError
 from gancli.viz.common import (
     FeatureFn,
     Features,
     all_training_items,
     checkpoint_path,
-    device_of,
     pyplot,
     run_dir_of,
     run_name,
@@ -89,7 +89,7 @@ def compute_neighbours(args: NeighbourArgs) -> dict:
     from gancli.data import build_dataset
     from gancli.sampling import generate, load_gan
 
-    device = device_of(args.device)
+    device = resolve_device(args.device)
     ckpt = checkpoint_path(args.ckpt)
     gan, state = load_gan(ckpt, device, args.ema)
     if gan.info.kind != "image":
