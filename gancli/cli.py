@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from gancli.config import check_renamed, group_options
 from gancli.errors import ConfigError, GanError
 from gancli.paths import expand_user_path
+from gancli.training.signals import Interrupted
 
 CONFIG_GROUPS = ("dataset", "model", "loss", "optimizer", "device")
 CHECKED_GROUPS = (*CONFIG_GROUPS, "hparams_search")  # `group=value` checked against conf/<group>/
@@ -28,16 +29,6 @@ CHECKED_GROUPS = (*CONFIG_GROUPS, "hparams_search")  # `group=value` checked aga
 
 def _debug() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
-
-
-class Interrupted(BaseException):
-    """SIGINT/SIGTERM outside the training loop (which handles them itself): start-up, or
-    the end of a run. A BaseException, so that nothing on the way (Hydra included) reports
-    it as an error with a traceback."""
-
-    def __init__(self, signum: int):
-        super().__init__(signum)
-        self.signum = signum
 
 
 def _interrupt(signum, frame):

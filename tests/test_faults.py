@@ -29,6 +29,7 @@ from PIL import Image
 from gancli.errors import GanError
 from gancli.training.checkpoint import load_checkpoint, save_checkpoint
 from gancli.training.loop import train
+from gancli.training.signals import GracefulStop, Interrupted
 from tests.helpers import compose_config, run_gan
 from tests.test_resume import RING, _wait_for
 
@@ -467,7 +468,9 @@ def test_nan_policy_skip_stops_when_most_updates_are_skipped(tmp_path, monkeypat
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_a_signal_during_start_up_is_one_line(tmp_path, sig):
-    proc = _start(tmp_path, *FAST, "train.steps=50", "hydra.run.dir=run")
+    # one step: the loop's window is milliseconds of the start-up's seconds; a signal that
+    # lands after the loop (a slow test machine) gets the same line (the next test)
+    proc = _start(tmp_path, *FAST, "train.steps=1", "hydra.run.dir=run")
     _wait_for(tmp_path / "run" / ".gancli.lock", proc)  # the CLI is up; Hydra is starting
     proc.send_signal(sig)
     _, stderr = proc.communicate(timeout=120)
@@ -476,6 +479,17 @@ def test_a_signal_during_start_up_is_one_line(tmp_path, sig):
     lines = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert lines == [f"error: stopped by {signal.Signals(sig).name} before training began or "
                      f"after it ended; no checkpoint was written for this stop"], stderr
+
+
+def test_a_signal_after_the_loops_last_look_is_not_lost():
+    """The loop looks for a signal at the end of each step; one that lands after its last
+    look (the final checkpoint is written) still stops the process, not exit 0."""
+    with pytest.raises(Interrupted) as err, GracefulStop():
+        os.kill(os.getpid(), signal.SIGTERM)
+    assert err.value.signum == signal.SIGTERM
+    with pytest.raises(RuntimeError), GracefulStop():  # an error on the way out wins
+        os.kill(os.getpid(), signal.SIGTERM)
+        raise RuntimeError
 
 
 # --- 9: folder datasets ------------------------------------------------------------------

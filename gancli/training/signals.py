@@ -19,9 +19,20 @@ class StopRequested(Exception):
                          f"continue with: {resume_command(checkpoint.parent.parent)}")
 
 
+class Interrupted(BaseException):
+    """SIGINT/SIGTERM outside the training loop (which handles them itself): start-up, or
+    the end of a run. A BaseException, so that nothing on the way (Hydra included) reports
+    it as an error with a traceback."""
+
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
 class GracefulStop:
     """Context manager: while active, the first SIGINT/SIGTERM sets `signum`; a second SIGINT
-    raises KeyboardInterrupt immediately."""
+    raises KeyboardInterrupt immediately; one the block never acted on is raised as
+    `Interrupted` on the way out."""
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -40,7 +51,10 @@ class GracefulStop:
                 self._previous[sig] = signal.signal(sig, self._handle)
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, exc_type, exc, tb):
         for sig, handler in self._previous.items():
             signal.signal(sig, handler)
+        if exc_type is None and self.signum is not None:
+            # arrived after the loop's last look (its final step was saved): not lost
+            raise Interrupted(self.signum)
         return False
