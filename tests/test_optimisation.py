@@ -162,3 +162,23 @@ def test_no_ema_by_default(tmp_path):
                           "train.ckpt_every=2"])
     train(cfg, tmp_path)
     assert load_checkpoint(tmp_path)["ema"] is None
+
+
+def test_each_groups_gradient_is_its_own_updates_after_a_step():
+    """D's .grad after a GAN step (what train.histogram_every logs) is the gradient of D's own
+    loss, not that plus G's loss backpropagated through D (D is not frozen on the CPU)."""
+    torch.manual_seed(0)
+    G, D = nn.Linear(2, 2), nn.Linear(2, 1)
+    opt_g, opt_d = (torch.optim.SGD(n.parameters(), lr=0.1) for n in (G, D))
+    from gancli.training.step import StepContext
+
+    ctx = StepContext(build_loss(compose_config().loss), {"d": opt_d, "g": opt_g},
+                      StepOptions(), torch.device("cpu"))
+    z, real = torch.randn(4, 2), torch.randn(4, 2)
+    d_loss = D(real).mean() - D(G(z).detach()).mean()
+    expected = torch.autograd.grad(d_loss, list(D.parameters()), retain_graph=True)
+    ctx.update(d_loss, "d", 1, None)
+    ctx.update(-D(G(z)).mean(), "g", 1, None)  # reaches D's weights too
+    for param, grad in zip(D.parameters(), expected, strict=True):
+        torch.testing.assert_close(param.grad, grad, rtol=0, atol=0)
+    assert all(p.grad is not None for p in G.parameters())

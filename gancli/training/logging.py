@@ -168,8 +168,9 @@ def log_histograms(target, step: int, networks: dict[str, torch.nn.Module]) -> N
     `grads/<net>/<param>`) and each parameter's gradient norm as a scalar
     (`grad_norm_layer/<net>/<param>`). `target` is a RunLogger (nothing is written when it is
     disabled, on ranks other than 0) or a SummaryWriter. The gradients are what each
-    parameter's .grad holds when called: after a training step, those of the last backward
-    pass that reached it. Parameters without a gradient get a weight histogram only."""
+    parameter's .grad holds when called: after a training step, those of the last update of
+    its own parameter group (StepContext.update). Parameters without a gradient get a weight
+    histogram only."""
     if not getattr(target, "enabled", True):
         return
     writer = getattr(target, "writer", target)

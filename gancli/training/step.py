@@ -52,6 +52,9 @@ class StepContext:
         self.scalers = {name: torch.amp.GradScaler(device.type, enabled=fp16)
                         for name in optimizers}
         self._index = {name: i for i, name in enumerate(optimizers)}
+        self._others = {name: [p for other, o in optimizers.items() if other != name
+                               for g in o.param_groups for p in g["params"]]
+                        for name in optimizers}
         self._bad = torch.zeros(len(optimizers), dtype=torch.long, device=device)
         self.updates = 0  # optimizer updates attempted so far (train.max_skipped judges them)
 
@@ -80,7 +83,15 @@ class StepContext:
         params = [p for g in opt.param_groups for p in g["params"]]
         self.updates += 1
         opt.zero_grad(set_to_none=True)
+        # the other groups' .grad keep their own update's gradients (what histograms show),
+        # not this loss's side effect on them (D's, under G's loss, where D is not frozen)
+        others = self._others[group]
+        kept = [p.grad for p in others]
+        for p in others:
+            p.grad = None
         scaler.scale(loss).backward()
+        for p, grad in zip(others, kept, strict=True):
+            p.grad = grad
         scaler.unscale_(opt)  # no-op without fp16; clipping and norms see true gradients
         if stats is not None:
             stats[f"grad_norm_{group}"] = grad_norm(params)
