@@ -22,6 +22,7 @@ from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.base import GAN
 from gancli.models.init import Init, init_weights
+from gancli.models.layers import add_equalized_lr
 from gancli.models.options import WEIGHTED_LAYERS, ModelOptions
 from gancli.registry import MODELS
 
@@ -86,7 +87,7 @@ def build_backbone(opts: BackboneOptions, info: DataInfo, extra_inputs: int = 0)
     defaults = entry.config()
     z_dim = opts.z_dim or defaults.z_dim
     changes = {"z_dim": z_dim + extra_inputs, "spectral_norm_d": opts.spectral_norm_d,
-               "pack": 1}
+               "equalized_lr": opts.equalized_lr, "pack": 1}
     for key in ("width_g", "width_d"):
         if getattr(opts, key) is not None:
             changes[key] = getattr(opts, key)
@@ -98,9 +99,12 @@ def build_backbone(opts: BackboneOptions, info: DataInfo, extra_inputs: int = 0)
 
 
 def finish_heads(heads: nn.Module, backbone: Backbone, opts: ModelOptions) -> nn.Module:
-    """New layers on D get the backbone's initialisation and, with model.spectral_norm_d,
-    spectral norm (embeddings included, as in Miyato & Koyama's projection)."""
+    """New layers on D get the backbone's initialisation (or equalized learning rate) and,
+    with model.spectral_norm_d, spectral norm (embeddings included, as in Miyato & Koyama's
+    projection)."""
     init_weights(heads, backbone.init)
+    if opts.equalized_lr:
+        add_equalized_lr(heads)
     if opts.spectral_norm_d:
         for layer in list(heads.modules()):
             if isinstance(layer, (*WEIGHTED_LAYERS, nn.Embedding)):
