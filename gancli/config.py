@@ -37,6 +37,7 @@ class Augment(Enum):
     color = "color"  # brightness, saturation and contrast
     translation = "translation"  # shift by up to 1/8 of the size, zero padded
     cutout = "cutout"  # zero one square of half the size
+    rotate90 = "rotate90"  # turn by 0, 90, 180 or 270 degrees (square images)
 
 
 @dataclass
@@ -134,6 +135,12 @@ class TrainConfig:
     reuse_fake: bool = True  # G's update reuses the batch D was just shown (one G pass less)
     # DiffAugment of every image D sees, real and generated (gancli/training/augment.py)
     augment: list[Augment] = field(default_factory=list)
+    # chance that each augment op touches each image: a number in [0, 1], or ada (adapted to
+    # hold D's overfitting measure E[sign(D(real))] at ada_target, StyleGAN2-ADA)
+    augment_p: str = "1"
+    ada_target: float = 0.6  # augment_p=ada: the E[sign(D(real))] it steers towards
+    ada_interval: int = 4  # augment_p=ada: steps between adjustments of p
+    ada_kimg: float = 500.0  # augment_p=ada: thousands of images for p to go from 0 to 1
     eval_every: int = 0  # steps between evaluations of eval_metric (0: off); also at the end
     eval_metric: EvalMetric = EvalMetric.fid  # what eval_every measures (mnist_*: offline)
     eval_n: int = 2000  # generated (and real) images per evaluation
@@ -150,9 +157,28 @@ class TrainConfig:
             raise ConfigError(f"train.max_skipped must be a fraction in [0, 1], got "
                               f"{self.max_skipped}")
         require_non_negative("train.histogram_every", self.histogram_every, " (0 is off)")
+        self._check_augment_p()
         require_non_negative("train.eval_every", self.eval_every, " (0 is off)")
         if self.eval_n < 10:
             raise ConfigError(f"train.eval_n must be >= 10, got {self.eval_n}")
+
+    def _check_augment_p(self) -> None:
+        if self.augment_p != "ada":
+            try:
+                p = float(self.augment_p)
+            except ValueError:
+                p = -1.0
+            if not 0 <= p <= 1:
+                raise ConfigError(f"train.augment_p must be a number in [0, 1] or ada, got "
+                                  f"{self.augment_p}")
+        elif not self.augment:
+            raise ConfigError("train.augment_p=ada adapts the chance of the ops in "
+                              "train.augment, which is empty; e.g. "
+                              "train.augment=[flip,rotate90,translation,color]")
+        if not 0 <= self.ada_target <= 1:
+            raise ConfigError(f"train.ada_target must be in [0, 1], got {self.ada_target}")
+        require_positive("train.ada_interval", self.ada_interval)
+        require_positive("train.ada_kimg", self.ada_kimg)
 
 
 @dataclass

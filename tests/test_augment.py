@@ -120,7 +120,7 @@ def test_training_with_augmentation_runs_and_changes_the_run(tmp_path):
 @pytest.mark.parametrize("overrides,message", [
     (["train.augment=[blur]"],
      "invalid config at 'train.augment[0]': Invalid value 'blur', expected one of "
-     "[flip, color, translation, cutout]"),
+     "[flip, color, translation, cutout, rotate90]"),
     (["dataset=ring8", "model=mlp", "train.augment=[flip]"],
      "train.augment transforms images; dataset ring8 has points"),
 ])

@@ -139,6 +139,7 @@ class GAN(Family):
             seen_real, seen_fake = ctx.augment(real), ctx.augment(fake.detach())
             real_j, fake_j = self.judged(seen_real, y), self.judged(seen_fake, y_fake, z)
             d_loss = ctx.loss.d_loss(real_j.score.float(), fake_j.score.float())
+            ctx.observe_real(real_j.score)  # train.augment_p=ada reads D's overfitting here
             extra = self.d_extra_loss(real_j, fake_j)
         with ctx.fp32():
             penalty = ctx.loss.d_penalty(self, real_j.x.float(), fake_j.x.float(), y, d_index)

@@ -158,13 +158,22 @@ def any_rank(ctx: Context, flag: bool) -> bool:
     return bool(value.item())
 
 
-def max_over_ranks(values: torch.Tensor) -> torch.Tensor:
-    """Element-wise maximum over ranks (the tensor itself in one process)."""
+def _reduce(values: torch.Tensor, op) -> torch.Tensor:
     if not (dist.is_available() and dist.is_initialized()) or dist.get_world_size() == 1:
         return values
     values = values.clone()
-    dist.all_reduce(values, op=dist.ReduceOp.MAX)
+    dist.all_reduce(values, op=op)
     return values
+
+
+def max_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise maximum over ranks (the tensor itself in one process)."""
+    return _reduce(values, dist.ReduceOp.MAX)
+
+
+def sum_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise sum over ranks (the tensor itself in one process)."""
+    return _reduce(values, dist.ReduceOp.SUM)
 
 
 def finite_on_all_ranks(loss: torch.Tensor) -> bool:

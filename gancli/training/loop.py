@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gancli.config import Config, NanPolicy
+from gancli.config import Augment, Config, NanPolicy
 from gancli.data import build_dataset
 from gancli.devices import resolve_device, resolve_threads
 from gancli.errors import ConfigError, GanError
@@ -22,7 +22,7 @@ from gancli.images import image_grid, render, save_png
 from gancli.losses import build_loss
 from gancli.models import build_model
 from gancli.training import distributed, runlock
-from gancli.training.augment import DiffAugment
+from gancli.training.augment import AdaptiveP, DiffAugment
 from gancli.training.checkpoint import (
     describe_last_good,
     link_or_copy,
@@ -99,6 +99,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     family = build_model(cfg.model, data.info).to(device)
     metric = t.metric or (t.eval_metric.value if t.eval_every else family.default_metric)
     logged = family.logged_terms() | {"steps_per_s", "skipped_updates"} | evaluation_keys(t)
+    if t.augment_p == "ada":
+        logged |= {"augment_p", "ada_rt"}
     if metric not in logged:
         raise ConfigError(f"train.metric '{metric}' is not logged by model {cfg.model.name}; "
                           f"choose one of: {', '.join(sorted(logged))} (evaluation metrics "
@@ -107,6 +109,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     if t.augment and data.info.kind != "image":
         raise ConfigError(f"train.augment transforms images; dataset {cfg.dataset.name} has "
                           f"{data.info.kind}: set train.augment=[]")
+    if Augment.rotate90 in t.augment and data.info.shape[1] != data.info.shape[2]:
+        raise ConfigError(f"train.augment: rotate90 needs square images; dataset "
+                          f"{cfg.dataset.name} has {data.info.shape[1]}x{data.info.shape[2]}")
     if channels_last:
         use_channels_last(family)
     if (t.batch_size // dist.world_size) % family.batch_multiple:  # e.g. D packs each rank's
@@ -173,6 +178,9 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     if t.compile:
         compile_networks(family)
     trainee = distributed.for_training(family, dist, cfg.seed, t.sync_batchnorm, noise_state)
+    augment = DiffAugment(t.augment, 1.0 if t.augment_p == "ada" else float(t.augment_p))
+    adaptive = (AdaptiveP(augment, t.ada_target, t.ada_interval, t.ada_kimg, t.batch_size)
+                if t.augment_p == "ada" else None)
     step_context = StepContext(loss, optimizers, StepOptions(
         n_critic=t.n_critic, batch_size=t.batch_size // dist.world_size,
         max_grad_norm=cfg.optimizer.max_grad_norm, skip_nonfinite=skip_nonfinite,
@@ -180,8 +188,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
         # DDP expects D's gradients in every backward; on the CPU, convolutions that need only
         # input gradients take a slow path (measured 15x slower), so it pays on CUDA alone
         freeze_d=device.type == "cuda" and not dist.distributed,
-        channels_last=channels_last, augment=DiffAugment(t.augment)), device,
-        family.group_names)
+        channels_last=channels_last, augment=augment), device,
+        family.group_names, adaptive)
     if resume_from is not None and state.get("update"):
         step_context.load_state_dict(state["update"])
 
@@ -228,6 +236,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             try:
                 attempted = step_context.updates
                 dropped = trainee.train_step(step_context, batches, step, stats)
+                step_context.end_step(step, stats)
                 skipped += dropped
                 if skip_nonfinite:
                     skip_guard(step, dropped, step_context.updates - attempted, t.steps,

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import torch
 
 from gancli.losses.base import GanLoss
+from gancli.training.augment import AdaptiveP
 from gancli.training.distributed import finite_on_all_ranks, max_over_ranks
 
 
@@ -45,8 +46,9 @@ class StepContext:
 
     def __init__(self, loss: GanLoss, optimizers: dict[str, torch.optim.Optimizer],
                  options: StepOptions, device: torch.device,
-                 group_names: dict[str, str] | None = None):
+                 group_names: dict[str, str] | None = None, adaptive: AdaptiveP | None = None):
         self.loss, self.optimizers, self.options, self.device = loss, optimizers, options, device
+        self.adaptive = adaptive  # train.augment_p=ada
         self.group_names = group_names or {}
         fp16 = options.amp_dtype is torch.float16
         self.scalers = {name: torch.amp.GradScaler(device.type, enabled=fp16)
@@ -69,6 +71,19 @@ class StepContext:
 
     def augment(self, x: torch.Tensor) -> torch.Tensor:
         return self.options.augment(x) if self.options.augment else x
+
+    def observe_real(self, scores: torch.Tensor) -> None:
+        """D's raw scores of the real images it was just shown (augmented as it saw them):
+        train.augment_p=ada steers the augmentation by their signs."""
+        if self.adaptive is not None:
+            self.adaptive.observe(scores)
+
+    def end_step(self, step: int, stats: dict | None) -> None:
+        """After a family's step: the adaptive augmentation's adjustment, and what to log."""
+        if self.adaptive is not None:
+            self.adaptive.adjust(step)
+            if stats is not None:
+                stats.update(augment_p=self.adaptive.augment.p, ada_rt=self.adaptive.r_t)
 
     def real(self, x: torch.Tensor) -> torch.Tensor:
         """A real batch in the memory format the networks use."""
@@ -119,8 +134,13 @@ class StepContext:
             raise NonFiniteLoss(self.group_names.get(group, group), "NaN/Inf", bad[group])
 
     def state_dict(self) -> dict:
-        return {"scalers": {name: s.state_dict() for name, s in self.scalers.items()}}
+        state = {"scalers": {name: s.state_dict() for name, s in self.scalers.items()}}
+        if self.adaptive is not None:
+            state["adaptive_augment"] = self.adaptive.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         for name, scaler in self.scalers.items():
             scaler.load_state_dict(state["scalers"][name])
+        if self.adaptive is not None and "adaptive_augment" in state:
+            self.adaptive.load_state_dict(state["adaptive_augment"])
