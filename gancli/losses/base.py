@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from gancli.config import require_non_negative
+from gancli.config import require_non_negative, require_positive
 from gancli.errors import ConfigError
 from gancli.losses.penalties import gradient_penalty, r1_penalty
 
@@ -20,12 +20,15 @@ class RegularizerConfig:
     gp: float = 0.0  # weight of the WGAN-GP gradient penalty (lambda; 10 in the paper)
     r1: float = 0.0  # gamma of the R1 penalty gamma/2 * ||grad D(real)||^2
     reg_every: int = 1  # lazy regularisation: penalties every k D steps, weighted by k
+    pl_weight: float = 0.0  # StyleGAN2's path-length regulariser on G (model=stylegan2; 2)
+    pl_every: int = 4  # lazy path-length regularisation: every k steps, weighted by k
 
     def __post_init__(self):
-        for key in ("gp", "r1"):
+        for key in ("gp", "r1", "pl_weight"):
             require_non_negative(f"loss.{key}", getattr(self, key))
         if self.reg_every < 1:
             raise ConfigError(f"loss.reg_every must be >= 1, got {self.reg_every}")
+        require_positive("loss.pl_every", self.pl_every)
 
 
 class GanLoss:

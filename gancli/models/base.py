@@ -24,7 +24,7 @@ import torch
 from torch import nn
 
 from gancli.data.base import DataInfo
-from gancli.errors import GanError
+from gancli.errors import ConfigError, GanError
 from gancli.models.family import Family
 
 
@@ -45,6 +45,7 @@ class GAN(Family):
     # Weight of the adversarial term in G's loss; a family whose G learns from another signal
     # (SGAN's feature matching) lowers it.
     g_adversarial_weight: float = 1.0
+    path_length: bool = False  # whether loss.pl_weight applies (StyleGAN2's styles)
     default_metric = "d_loss"
     group_names = {"d": "discriminator", "g": "generator"}
 
@@ -121,6 +122,10 @@ class GAN(Family):
         return Judged(x, y, score, z, heads)
 
     def train_step(self, ctx, batches, step, stats):
+        if ctx.loss.reg.pl_weight and not self.path_length:
+            raise ConfigError(f"loss.pl_weight is StyleGAN2's path-length regulariser, and "
+                              f"model {type(self).__name__} has no style mapping; use "
+                              f"model=stylegan2, or loss.pl_weight=0")
         skipped, fake, o = 0, None, ctx.options
         for i in range(o.n_critic):
             real, y = next(batches)

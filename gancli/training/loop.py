@@ -210,7 +210,10 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     def export_samples(step: int, logger: RunLogger) -> None:
         was_training = family.training
         family.eval()
-        with torch.no_grad():
+        # draws made while sampling (a generator's noise inputs) leave training's random
+        # stream as it was: a run that exports at a step continues as one that does not
+        cuda = [device] if device.type == "cuda" else []
+        with torch.no_grad(), torch.random.fork_rng(devices=cuda):
             extras = family.on_export(data, device)  # e.g. refits a prior, reconstructions
             samples = family.generate(fixed_z, fixed_y, G=ema.G if ema else None)
         family.train(was_training)

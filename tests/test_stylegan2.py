@@ -1,0 +1,109 @@
+"""StyleGAN2 (model=stylegan2): modulated convolution against its definition, demodulation,
+the path-length quantity against an explicit Jacobian, style mixing, and an exact resume with
+ADA on. Tiny networks with random weights: only the wiring and the formulas are under test."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from gancli.data.base import DataInfo
+from gancli.errors import ConfigError
+from gancli.models.stylegan2 import (
+    ModulatedConv,
+    StyleGAN2Config,
+    build_stylegan2,
+    path_lengths,
+)
+from gancli.training.checkpoint import load_checkpoint
+from gancli.training.loop import train
+from tests.helpers import compose_config
+
+INFO = DataInfo(name="mnist5k", kind="image", shape=(1, 16, 16), num_classes=10)
+TINY = dict(z_dim=8, w_dim=8, mapping_layers=2, width_g=8, width_d=8)
+
+
+def test_modulated_conv_is_a_per_sample_convolution_with_styled_demodulated_weights():
+    torch.manual_seed(0)
+    conv = ModulatedConv(3, 5, 3, w_dim=4)
+    x, w = torch.randn(2, 3, 6, 6), torch.randn(2, 4)
+    out = conv(x, w)
+    for i in range(2):
+        style = conv.affine(w[i:i + 1])[0]  # one scale per input channel
+        weight = conv.weight * conv.gain * style[None, :, None, None]
+        weight = weight / weight.square().sum(dim=(1, 2, 3), keepdim=True).add(1e-8).sqrt()
+        torch.testing.assert_close(out[i:i + 1], F.conv2d(x[i:i + 1], weight, padding=1))
+
+
+def test_demodulation_gives_unit_output_variance_for_unit_inputs():
+    torch.manual_seed(0)
+    conv = ModulatedConv(64, 32, 3, w_dim=8)
+    out = conv(torch.randn(16, 64, 16, 16), torch.randn(16, 8) * 3)
+    inner = out[..., 1:-1, 1:-1]  # away from the zero padding
+    assert inner.var().item() == pytest.approx(1.0, rel=0.1)
+
+
+def test_path_lengths_equal_the_explicit_jacobian_norm():
+    torch.manual_seed(0)
+    info = DataInfo(name="mnist5k", kind="image", shape=(1, 8, 8), num_classes=10)
+    G = build_stylegan2(StyleGAN2Config(**TINY, style_mixing=0.0), info).G
+    ws = G.styles(torch.randn(2, 8)).detach().clone().requires_grad_(True)
+    torch.manual_seed(1)
+    lengths = path_lengths(G.synthesis(ws, "const"), ws)
+    torch.manual_seed(1)
+    y = torch.randn(2, 1, 8, 8) / 8  # what path_lengths draws, / sqrt(pixels)
+    for i in range(2):
+        def image(w, i=i):
+            return G.synthesis(w[None], "const")[0]
+        # (1, 8, 8, L, w_dim)
+        jac = torch.autograd.functional.jacobian(image, ws[i].detach(), vectorize=True)
+        jty = (jac * y[i][..., None, None]).sum(dim=(0, 1, 2))  # (L, w_dim)
+        expected = jty.square().sum(dim=1).mean().sqrt()
+        assert lengths[i].item() == pytest.approx(expected.item(), rel=1e-4)
+
+
+def test_style_mixing_switches_to_the_second_w_at_the_cut():
+    torch.manual_seed(0)
+    model = build_stylegan2(StyleGAN2Config(**TINY), INFO)
+    G = model.G.eval()
+    z, other = torch.randn(3, 8), torch.randn(3, 8)
+    cut = torch.tensor([1, 3, G.synthesis.num_ws])  # the last one: never switches
+    _, ws = G(z, other, cut, return_ws=True)
+    w1, w2 = G.styles(z), G.styles(other)
+    for i, c in enumerate(cut.tolist()):
+        torch.testing.assert_close(ws[i, :c], w1[i, :c])
+        torch.testing.assert_close(ws[i, c:], w2[i, c:])
+
+
+SG2 = ["+experiment=stylegan2_mnist5k", "dataset.resolution=16", "model.width_g=8",
+       "model.width_d=8", "model.z_dim=8", "model.w_dim=8", "train.batch_size=8",
+       "train.log_every=1", "train.sample_every=100", "train.ckpt_every=3", "device=cpu",
+       "device.threads=1", "train.num_samples=4", "loss.pl_every=2", "loss.reg_every=2",
+       "train.augment=[flip,translation]", "train.augment_p=ada", "train.ada_kimg=0.1",
+       "train.ada_interval=2"]
+
+
+def test_resume_is_bit_identical_with_ada_w_average_and_path_length_mean(tmp_path):
+    train(compose_config([*SG2, "train.steps=6"]), tmp_path / "full")
+    train(compose_config([*SG2, "train.steps=3"]), tmp_path / "resumed")
+    train(compose_config([*SG2, "train.steps=6", f"resume={tmp_path / 'resumed'}"]),
+          tmp_path / "resumed")
+    a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "resumed")
+    assert a["model"]["pl_mean"] != 0 and a["model"]["G.w_avg"].abs().sum() > 0
+    assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+    assert a["update"]["adaptive_augment"] == b["update"]["adaptive_augment"]
+
+
+def test_bad_values_fail_clearly():
+    with pytest.raises(ConfigError, match="power-of-two resolution >= 8, got 28"):
+        build_stylegan2(StyleGAN2Config(**TINY), DataInfo("mnist5k", "image", (1, 28, 28), 10))
+    with pytest.raises(ConfigError, match="model.style_mixing must be in"):
+        compose_config(["model=stylegan2", "model.style_mixing=2"])
+    with pytest.raises(ConfigError, match="loss.pl_every must be"):
+        compose_config(["loss.pl_every=0"])
+
+
+def test_path_length_weight_on_a_model_without_styles_fails_clearly(tmp_path):
+    cfg = compose_config(["dataset=ring8", "model=mlp", "loss.pl_weight=2", "train.steps=1",
+                          "device=cpu"])
+    with pytest.raises(ConfigError, match="loss.pl_weight is StyleGAN2's path-length"):
+        train(cfg, tmp_path)
