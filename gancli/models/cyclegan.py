@@ -102,6 +102,7 @@ def l1(x: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 class CycleGAN(Translator):
     group_names = {"g": "generators", "d": "discriminators"}
+    directions = ("a2b", "b2a")
 
     def __init__(self, cfg: CycleGANConfig, info: DataInfo):
         super().__init__(info)

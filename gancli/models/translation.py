@@ -249,6 +249,7 @@ class Translator(Family):
 
     sampler_name = "G_ab"
     default_metric = "g_loss"
+    directions: tuple[str, ...] = ("a2b",)  # what `translate` can do
 
     def __init__(self, info: DataInfo):
         super().__init__(info)
