@@ -304,3 +304,18 @@ def test_torchrun_with_two_cpu_ranks_trains_cyclegan(tmp_path):
     for key in ranks[0]:
         if not key.startswith("pool_"):  # each rank pools its own generated images
             assert torch.equal(ranks[0][key], ranks[1][key]), key
+
+
+@pytest.mark.parametrize("layers", [0, 2])
+def test_patchgan_as_the_discriminator_of_an_image_gan(tmp_path, layers):
+    from gancli.models.translation import PatchDiscriminator
+
+    cfg = compose_config(["model=dcgan", "model.d_arch=patchgan", f"model.d_layers={layers}",
+                          "model.width_g=4", "model.width_d=4", "model.pack=2", "device=cpu",
+                          "device.threads=1", "train.steps=2", "train.batch_size=8",
+                          "train.sample_every=2", "train.num_samples=4"])
+    train(cfg, tmp_path)
+    gan = build_model(cfg.model, DataInfo("mnist5k", "image", (1, 28, 28), 10))
+    assert isinstance(gan.D, PatchDiscriminator)
+    assert gan.discriminate(torch.randn(8, 1, 28, 28)).shape == (4,)  # packs of 2
+    assert load_checkpoint(tmp_path)["step"] == 2
