@@ -279,14 +279,37 @@ def _resume_is_exact(tmp_path, args):
     return a
 
 
-def test_cyclegan_resume_is_bit_identical(tmp_path):
+def _evaluated(run_dir) -> dict:
+    from gancli.metrics.evaluate import EvalArgs, run_eval
+
+    return run_eval(EvalArgs(ckpt=str(run_dir), extractor="mnist", device="cpu"))["metrics"]
+
+
+def test_cyclegan_resume_is_bit_identical_and_gan_eval_measures_it(tmp_path):
     state = _resume_is_exact(tmp_path, [*TINY_CYCLE, "model.pool_size=6"])
     assert int(state["model"]["pool_a.filled"]) == 6  # the pool filled, then swapped
     assert state["schedules"]["g"]["last_epoch"] == 6
+    metrics = _evaluated(tmp_path / "full")
+    assert set(metrics) == {"mnist_fid_a2b", "mnist_fid_b2a", "label_source_a", "label_a2b",
+                            "label_source_b", "label_b2a", "label_cycle_a", "label_cycle_b"}
+    assert metrics["label_source_b"] > 0.9  # untranslated MNIST: the classifier's own data
 
 
-def test_pix2pix_resume_is_bit_identical(tmp_path):
+def test_pix2pix_resume_is_bit_identical_and_gan_eval_measures_it(tmp_path):
     _resume_is_exact(tmp_path, TINY_PIX)
+    metrics = _evaluated(tmp_path / "full")
+    assert {"mnist_fid_a2b", "label_a2b", "l1", "psnr", "ssim"} <= set(metrics)
+    assert "mnist_fid_b2a" not in metrics  # pix2pix translates one way
+
+
+def test_paired_scores_of_identical_and_opposite_images():
+    from gancli.metrics.translation import paired_scores
+
+    x = torch.rand(3, 1, 16, 16) * 2 - 1
+    same = paired_scores(x, x)
+    assert same["l1"] == 0 and same["ssim"] == pytest.approx(1.0) and same["psnr"] > 100
+    far = paired_scores(-torch.ones(2, 1, 16, 16), torch.ones(2, 1, 16, 16))
+    assert far["l1"] == 1 and far["psnr"] == pytest.approx(0.0) and far["ssim"] < 0.01
 
 
 @pytest.mark.slow
@@ -319,3 +342,4 @@ def test_patchgan_as_the_discriminator_of_an_image_gan(tmp_path, layers):
     assert isinstance(gan.D, PatchDiscriminator)
     assert gan.discriminate(torch.randn(8, 1, 28, 28)).shape == (4,)  # packs of 2
     assert load_checkpoint(tmp_path)["step"] == 2
+

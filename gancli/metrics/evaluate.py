@@ -275,7 +275,7 @@ def translation_eval(args: EvalArgs, device: torch.device) -> dict:
     start = time.perf_counter()
     ckpt = args.ckpt or latest_checkpoint()
     family, data = load_translator(ckpt, device, args.ema)
-    measured = evaluate_translation(family, data, device, args.extractor.value,
+    measured = evaluate_translation(family, data, device, ExtractorName(args.extractor).value,
                                     args.inception_weights, args.batch_size)
     return {**measured, "n_real": measured["n_test_b"], "n_fake": measured["n_test_a"],
             "real_stats": {"cache": None, "reused": False}, "ckpt": str(ckpt),
