@@ -202,6 +202,20 @@ def test_digits2mnist_and_edges2mnist_hold_out_labeled_items():
     assert set(pairs.test_a[0].unique().tolist()) <= {-1.0, 1.0}  # binary edge maps
 
 
+def test_mnist_framing_fits_the_ink_box_and_centres_the_mass():
+    from gancli.data.translation import mnist_framed
+
+    digit = torch.zeros(8, 8)
+    digit[1:7, 5:7] = 255.0  # a thin upright stroke at the right
+    framed = mnist_framed(digit, 20)
+    rows, cols = (torch.nonzero(framed.amax(dim=d) > 0).flatten() for d in (1, 0))
+    assert rows[-1] - rows[0] + 1 == 20 and cols[-1] - cols[0] + 1 < 10  # aspect kept
+    mass = framed.sum()
+    cy = (framed.sum(dim=1) * torch.arange(28)).sum() / mass
+    cx = (framed.sum(dim=0) * torch.arange(28)).sum() / mass
+    assert abs(cy - 14) <= 1 and abs(cx - 14) <= 1
+
+
 def test_unpaired_takes_any_two_registered_datasets():
     cfg = typed_block("dataset", {"name": "unpaired", "a": {"name": "digits", "resolution": 28},
                                   "b": {"name": "mnist5k"}, "holdout_a": 2, "holdout_b": 3},

@@ -9,14 +9,17 @@ samples, `gan sample`, `gan translate` and `gan eval` translate those.
 
 - `unpaired`: any two registered datasets (`dataset.a`, `dataset.b`, each a block with its own
   `name` and options, e.g. a folder), each holding out `dataset.holdout_a` / `holdout_b` items.
-- `digits2mnist`: scikit-learn's 8x8 digits (domain A), scaled to `dataset.digit_size` pixels
-  and padded to 28x28 as MNIST's digits are, against mnist5k (domain B); both labeled.
+- `digits2mnist`: scikit-learn's 8x8 digits (domain A), framed on 28x28 as MNIST's digits were
+  (`dataset.framing=mnist`: ink box scaled into `dataset.digit_size` pixels, aspect kept,
+  centred by mass; or `square`: the whole image scaled), against mnist5k (domain B); both
+  labeled.
 - `edges2mnist`: pairs of an edge map of each mnist5k digit (A) and the digit (B).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Any
 
 import torch
@@ -197,10 +200,17 @@ def build_unpaired(cfg: UnpairedConfig) -> TranslationData:
 # --- digits2mnist and edges2mnist: offline, labeled ----------------------------------------
 
 
+class Framing(Enum):
+    square = "square"  # the whole 8x8 image scaled to digit_size x digit_size, centred
+    mnist = "mnist"  # as MNIST was made: the ink's bounding box fitted into digit_size
+    # (aspect kept), centred by its centre of mass
+
+
 @dataclass
 class Digits2MnistConfig:
     name: str = "digits2mnist"
-    digit_size: int = 20  # side of the scaled 8x8 digits, padded to 28 (MNIST's digits: 20)
+    digit_size: int = 20  # side of the box the 8x8 digits are scaled into (MNIST's: 20)
+    framing: Framing = Framing.mnist  # square | mnist: how a digit is placed on 28x28
     holdout_a: int = 30  # sklearn digits held out per class (about 180 each class)
     holdout_b: int = 50  # mnist5k digits held out per class (500 each class)
     split_seed: int = 0  # picks the held-out items; independent of `seed`
@@ -214,25 +224,54 @@ class Digits2MnistConfig:
                 raise ConfigError(f"dataset.{key} must be >= 1, got {getattr(self, key)}")
 
 
-def mnist_like_digits(size: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """scikit-learn's digits as uint8 (N, 1, 28, 28): scaled to size x size (antialiased
-    bilinear) and centred on a 28x28 black canvas, as MNIST's 20x20 digits are."""
+def _scaled(pixels: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    return F.interpolate(pixels[None, None], size=size, mode="bilinear", antialias=True,
+                         align_corners=False)[0, 0].clamp_(0, 255)
+
+
+def mnist_framed(digit: torch.Tensor, box: int) -> torch.Tensor:
+    """One digit (H, W) on a 28x28 canvas as MNIST's were framed: its ink's bounding box
+    scaled to fit box x box (aspect kept), its centre of mass at the canvas centre (moved
+    inwards where it would leave the canvas)."""
+    rows = torch.nonzero(digit.amax(dim=1) > 0).flatten()
+    cols = torch.nonzero(digit.amax(dim=0) > 0).flatten()
+    ink = digit[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+    scale = box / max(ink.shape)
+    h, w = (max(1, round(n * scale)) for n in ink.shape)
+    scaled = _scaled(ink, (h, w))
+    mass = scaled.sum().clamp_min(1e-6)
+    cy = float((scaled.sum(dim=1) * torch.arange(h)).sum() / mass)
+    cx = float((scaled.sum(dim=0) * torch.arange(w)).sum() / mass)
+    centre = MNIST_SIDE / 2
+    top = min(max(round(centre - cy), 0), MNIST_SIDE - h)
+    left = min(max(round(centre - cx), 0), MNIST_SIDE - w)
+    canvas = torch.zeros(MNIST_SIDE, MNIST_SIDE)
+    canvas[top:top + h, left:left + w] = scaled
+    return canvas
+
+
+def mnist_like_digits(size: int, framing: Framing = Framing.mnist
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+    """scikit-learn's digits as uint8 (N, 1, 28, 28), scaled (antialiased bilinear) into a
+    size x size box on a black 28x28 canvas as `framing` says."""
     import numpy as np
     from sklearn.datasets import load_digits
 
     bunch = load_digits()
-    pixels = torch.from_numpy(bunch.images.astype(np.float32) * (255.0 / 16.0)).unsqueeze(1)
-    scaled = F.interpolate(pixels, size=(size, size), mode="bilinear", antialias=True,
-                           align_corners=False)
-    before = (MNIST_SIDE - size) // 2
-    canvas = F.pad(scaled, (before, MNIST_SIDE - size - before) * 2)
-    images = canvas.round_().clamp_(0, 255).to(torch.uint8)
+    pixels = torch.from_numpy(bunch.images.astype(np.float32) * (255.0 / 16.0))
+    if framing is Framing.mnist:
+        canvas = torch.stack([mnist_framed(d, size) for d in pixels])
+    else:
+        before = (MNIST_SIDE - size) // 2
+        canvas = torch.stack([F.pad(_scaled(d, (size, size)),
+                                    (before, MNIST_SIDE - size - before) * 2) for d in pixels])
+    images = canvas.unsqueeze(1).round_().clamp_(0, 255).to(torch.uint8)
     return images, torch.from_numpy(bunch.target.astype(np.int64))
 
 
 @DATASETS.register("digits2mnist", Digits2MnistConfig)
 def build_digits2mnist(cfg: Digits2MnistConfig) -> TranslationData:
-    digits, digit_labels = mnist_like_digits(cfg.digit_size)
+    digits, digit_labels = mnist_like_digits(cfg.digit_size, cfg.framing)
     mnist, mnist_labels = load_mnist5k()
     xa, ya, test_a = split_domain(digits, digit_labels, 10, cfg.holdout_a, cfg.split_seed,
                                   "dataset.holdout_a")
