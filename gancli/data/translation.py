@@ -9,10 +9,10 @@ samples, `gan sample`, `gan translate` and `gan eval` translate those.
 
 - `unpaired`: any two registered datasets (`dataset.a`, `dataset.b`, each a block with its own
   `name` and options, e.g. a folder), each holding out `dataset.holdout_a` / `holdout_b` items.
-- `digits2mnist`: scikit-learn's 8x8 digits (domain A), framed on 28x28 as MNIST's digits were
-  (`dataset.framing=mnist`: ink box scaled into `dataset.digit_size` pixels, aspect kept,
-  centred by mass; or `square`: the whole image scaled), against mnist5k (domain B); both
-  labeled.
+- `digits2mnist`: scikit-learn's 8x8 digits (domain A) on a 28x28 canvas, the whole image
+  scaled to `dataset.digit_size` pixels and centred (`dataset.framing=square`), or framed as
+  MNIST's digits were (`mnist`: ink box fitted, aspect kept, centred by mass), against mnist5k
+  (domain B); both labeled.
 - `edges2mnist`: pairs of an edge map of each mnist5k digit (A) and the digit (B).
 """
 
@@ -210,7 +210,7 @@ class Framing(Enum):
 class Digits2MnistConfig:
     name: str = "digits2mnist"
     digit_size: int = 20  # side of the box the 8x8 digits are scaled into (MNIST's: 20)
-    framing: Framing = Framing.mnist  # square | mnist: how a digit is placed on 28x28
+    framing: Framing = Framing.square  # square | mnist: how a digit is placed on 28x28
     holdout_a: int = 30  # sklearn digits held out per class (about 180 each class)
     holdout_b: int = 50  # mnist5k digits held out per class (500 each class)
     split_seed: int = 0  # picks the held-out items; independent of `seed`
@@ -250,7 +250,7 @@ def mnist_framed(digit: torch.Tensor, box: int) -> torch.Tensor:
     return canvas
 
 
-def mnist_like_digits(size: int, framing: Framing = Framing.mnist
+def mnist_like_digits(size: int, framing: Framing = Framing.square
                       ) -> tuple[torch.Tensor, torch.Tensor]:
     """scikit-learn's digits as uint8 (N, 1, 28, 28), scaled (antialiased bilinear) into a
     size x size box on a black 28x28 canvas as `framing` says."""
