@@ -357,3 +357,13 @@ def test_patchgan_as_the_discriminator_of_an_image_gan(tmp_path, layers):
     assert gan.discriminate(torch.randn(8, 1, 28, 28)).shape == (4,)  # packs of 2
     assert load_checkpoint(tmp_path)["step"] == 2
 
+
+
+def test_linear_schedule_holds_the_rate_until_decay_start():
+    from gancli.training.schedules import lr_factor
+
+    factors = [lr_factor("linear", step, 10, 0.5) for step in range(11)]
+    assert factors == pytest.approx([1.0] * 6 + [0.8, 0.6, 0.4, 0.2, 0.0])
+    assert lr_factor("linear", 5, 10) == 0.5  # decay_start 0: linear from the start
+    with pytest.raises(ConfigError, match="optimizer.decay_start"):
+        typed_block("optimizer", {"name": "adam", "decay_start": 1.0}, "optimizer")
