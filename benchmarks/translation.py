@@ -62,7 +62,7 @@ def measure(run_dir: Path) -> dict:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("names", nargs="*", default=list(RECIPES), choices=list(RECIPES))
+    parser.add_argument("names", nargs="*", choices=[*RECIPES, []], help="default: both")
     parser.add_argument("--runs", default="outputs/translation", help="one run folder each")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     rows = {}
-    for name in args.names:
+    for name in args.names or list(RECIPES):
         run_dir = Path(args.runs) / name
         timing = train_recipe(name, run_dir, args.seed, args.threads, args.set)
         rows[name] = {**(timing or {}), **measure(run_dir)}
