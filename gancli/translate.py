@@ -146,10 +146,11 @@ def run_translate(args: TranslateArgs) -> Path:
 
 @torch.no_grad()
 def test_grid(family: Translator, data, n: int, columns: int = GRID_COLUMNS) -> torch.Tensor:
-    """What `gan sample` writes for a translation run: the first n held-out inputs of domain A
-    above their translations."""
+    """What `gan sample` writes for a translation run: n held-out inputs of domain A, evenly
+    spaced over the test set (it may be sorted by class), above their translations."""
     from gancli.metrics.translation import translate_all
 
-    inputs = data.test_a[0][:n]
+    held = data.test_a[0]
+    inputs = held[torch.linspace(0, len(held) - 1, min(n, len(held))).round().long()]
     device = next(family.parameters()).device
     return pair_grid(inputs, translate_all(family, inputs, "a2b", device), columns)
