@@ -197,6 +197,10 @@ def test_digits2mnist_and_edges2mnist_hold_out_labeled_items():
     assert data.test_a[0].shape == (300, 1, 28, 28) and data.test_b[0].shape == (500, 1, 28, 28)
     assert torch.equal(data.test_a[1].bincount(), torch.full((10,), 30))
     assert len(data.a) == 1797 - 300 and len(data.b) == 4500
+    wide = build_dataset(typed_block("dataset", {"name": "digits2mnist", "side": 32}, "dataset"))
+    assert wide.info.shape == (1, 32, 32)
+    assert torch.equal(wide.test_b[0][:, :, 2:30, 2:30], data.test_b[0])  # black borders
+    assert torch.all(wide.test_b[0][:, :, :2] == -1)
     pairs = build_dataset(typed_block("dataset", {"name": "edges2mnist"}, "dataset"))
     assert pairs.paired and pairs.test_a[0].shape == (500, 1, 28, 28)
     assert set(pairs.test_a[0].unique().tolist()) <= {-1.0, 1.0}  # binary edge maps

@@ -211,6 +211,7 @@ class Digits2MnistConfig:
     name: str = "digits2mnist"
     digit_size: int = 20  # side of the box the 8x8 digits are scaled into (MNIST's: 20)
     framing: Framing = Framing.square  # square | mnist: how a digit is placed on 28x28
+    side: int = 28  # canvas of both domains: 28, or more (black borders; e.g. 32 for a deep U-Net)
     holdout_a: int = 30  # sklearn digits held out per class (about 180 each class)
     holdout_b: int = 50  # mnist5k digits held out per class (500 each class)
     split_seed: int = 0  # picks the held-out items; independent of `seed`
@@ -219,6 +220,8 @@ class Digits2MnistConfig:
         if not 1 <= self.digit_size <= MNIST_SIDE:
             raise ConfigError(f"dataset.digit_size must be in 1..{MNIST_SIDE}, "
                               f"got {self.digit_size}")
+        if self.side < MNIST_SIDE:
+            raise ConfigError(f"dataset.side must be >= {MNIST_SIDE}, got {self.side}")
         for key in ("holdout_a", "holdout_b"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"dataset.{key} must be >= 1, got {getattr(self, key)}")
@@ -273,15 +276,23 @@ def mnist_like_digits(size: int, framing: Framing = Framing.square
 def build_digits2mnist(cfg: Digits2MnistConfig) -> TranslationData:
     digits, digit_labels = mnist_like_digits(cfg.digit_size, cfg.framing)
     mnist, mnist_labels = load_mnist5k()
+    digits, mnist = centred_on(digits, cfg.side), centred_on(mnist, cfg.side)
     xa, ya, test_a = split_domain(digits, digit_labels, 10, cfg.holdout_a, cfg.split_seed,
                                   "dataset.holdout_a")
     xb, yb, test_b = split_domain(mnist, mnist_labels, 10, cfg.holdout_b, cfg.split_seed,
                                   "dataset.holdout_b")
-    shape = (1, MNIST_SIDE, MNIST_SIDE)
+    shape = (1, cfg.side, cfg.side)
     info = DataInfo("digits2mnist", "image", shape, 10, domains=2)
     return TranslationData(info, test_a, test_b,
                            a=TensorData(DataInfo("digits", "image", shape, 10), xa, ya),
                            b=TensorData(DataInfo("mnist5k", "image", shape, 10), xb, yb))
+
+
+def centred_on(images: torch.Tensor, side: int) -> torch.Tensor:
+    """uint8 (N, C, H, W) images on a black side x side canvas (H, W <= side)."""
+    top, left = (side - images.shape[-2]) // 2, (side - images.shape[-1]) // 2
+    pad = (left, side - images.shape[-1] - left, top, side - images.shape[-2] - top)
+    return F.pad(images, pad) if any(pad) else images
 
 
 @dataclass
