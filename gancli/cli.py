@@ -366,6 +366,12 @@ def cmd_sample(args: list[str]) -> None:
     print(run_sample(parsed))
 
 
+def cmd_translate(args: list[str]) -> None:
+    from gancli.translate import TranslateArgs, run_translate
+
+    print(run_translate(parse_args(TranslateArgs, args, "translate")))
+
+
 # --- eval --------------------------------------------------------------------------------
 
 EVAL_FLAGS = {"--fid": "fid", "--kid": "kid", "--is": "is", "--pr": "pr"}
@@ -491,7 +497,8 @@ def cmd_report(args: list[str]) -> None:
     print(run_report(runs[0], parse_args(ReportArgs, [a for a in args if "=" in a], "report")))
 
 
-COMMANDS = {"train": cmd_train, "sample": cmd_sample, "eval": cmd_eval, "list": cmd_list,
+COMMANDS = {"train": cmd_train, "sample": cmd_sample, "translate": cmd_translate,
+            "eval": cmd_eval, "list": cmd_list,
             "summary": cmd_summary, "viz": cmd_viz, "plot": cmd_plot, "report": cmd_report,
             "nn": cmd_nn}
 
@@ -573,13 +580,27 @@ HELP: dict[str, CommandHelp] = {
                   "gan sample ckpt=outputs/<run> n=2500 out=samples.npz",
                   "gan sample ckpt=outputs/<run> interpolate=8 out=interp.png",
                   "gan sample ckpt=outputs/<run> n=1000 out=pngs/")),
+    "translate": CommandHelp(
+        "run a trained translator (model=cyclegan, pix2pix) on a folder of images or its "
+        "held-out test items",
+        usage="ckpt=<run dir or .pt> [input=DIR|dataset] [direction=a2b|b2a] [key=value ...]",
+        schema="gancli.translate.TranslateArgs",
+        notes=("Images of any size, grey, RGB or RGBA, are converted to the run's channels "
+               "and resized to its training size. A .png grid shows each row of inputs above "
+               "their outputs; a folder gets one PNG per input, named as the input.",),
+        examples=("gan translate ckpt=outputs/<run> input=dataset out=grid.png",
+                  "gan translate ckpt=outputs/<run> input=~/photos direction=b2a out=out/",
+                  "gan translate ckpt=outputs/<run> out=translated.npz")),
     "eval": CommandHelp(
         "FID, KID, IS and precision/recall of a checkpoint or an image folder against real "
         "images",
         usage="[--fid] [--kid] [--is] [--pr] [key=value ...]",
         schema="gancli.metrics.evaluate.EvalArgs",
         notes=("Flags choose the metrics (default --fid); metrics=[fid,kid] is the same. "
-               "The table is printed before out= is written.",),
+               "The table is printed before out= is written.",
+               "On a translation run (model=cyclegan, pix2pix): FID per direction on the "
+               "held-out items, label preservation when both domains are labeled, and L1, "
+               "PSNR, SSIM for paired data; the flags do not apply.",),
         examples=("gan eval ckpt=outputs/<run> --fid --kid",
                   "gan eval ckpt=outputs/<run> extractor=mnist --fid --pr out=metrics.json",
                   "gan eval --fid real=cifar10 fake=pngs/",

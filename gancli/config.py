@@ -249,7 +249,6 @@ RENAMED = {
     "model.hidden_g": "model.width_g",
     "model.hidden_d": "model.width_d",
     "model.d.spectral_norm": "model.spectral_norm_d",
-    "model.d": "model.spectral_norm_d",
 }
 
 
@@ -257,6 +256,16 @@ def check_renamed(key: str) -> None:
     key = key.lstrip("+~")
     if key in RENAMED:
         raise ConfigError(f"{key} was renamed: use {RENAMED[key]}")
+
+
+def typed_block(group: str, block: Any, prefix: str) -> Any:
+    """A block of config group `group` (e.g. a dataset nested in another dataset's config, as
+    `dataset.a`), typed and checked by the schema its `name` picks; errors name `prefix`."""
+    block = OmegaConf.create(block) if isinstance(block, dict) else block
+    if block is None or "name" not in block:
+        raise ConfigError(f"{prefix} needs a name, e.g. {prefix}.name=...")
+    entry = GROUPS[group].get(str(block.name))
+    return _typed(entry.config, block, prefix)
 
 
 def validate(cfg: DictConfig | dict) -> Config:

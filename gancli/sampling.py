@@ -17,6 +17,7 @@ from gancli.images import image_grid, render, save_png, to_uint8
 from gancli.models import Family
 from gancli.paths import check_writable, expand_user_path, write_error
 from gancli.training.snapshot import load_trained
+from gancli.translate import is_translation_run, load_translator, test_grid
 
 PNG_WRITERS = 4
 
@@ -182,6 +183,10 @@ def run_sample(args: SampleArgs) -> Path:
                           f"ending in /")
     check_writable(out, "out", folder=to_folder)
     device = resolve_device(args.device)
+    if out.suffix.lower() == ".png" and not to_folder and is_translation_run(args.ckpt):
+        # a translator's grid: held-out inputs above their translations
+        family, data = load_translator(args.ckpt, device, args.ema)
+        return save_png(test_grid(family, data, args.n), out)
     gan, _ = load_gan(args.ckpt, device, args.ema)
     check_label(gan, args.label)
     try:

@@ -24,6 +24,9 @@ class DataInfo:
     kind: str  # "image" (C, H, W) or "points" (D,)
     shape: tuple[int, ...]
     num_classes: int = 0  # 0 when the dataset has no labels
+    # 2 for translation data: a batch holds domain A then domain B along the channels, each
+    # `shape`, and labels (N, 2); 1 otherwise
+    domains: int = 1
     # the data's identity where it can change under the same config (a folder's file list
     # hash); saved in checkpoints, compared on resume; "" where the config fixes the data
     fingerprint: str = field(default="", compare=False)
@@ -34,7 +37,7 @@ class DataInfo:
     @classmethod
     def from_dict(cls, data: dict) -> DataInfo:
         return cls(data["name"], data["kind"], tuple(data["shape"]), data.get("num_classes", 0),
-                   str(data.get("fingerprint") or ""))
+                   data.get("domains", 1), str(data.get("fingerprint") or ""))
 
 
 class EpochSampler:

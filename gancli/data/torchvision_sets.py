@@ -228,5 +228,5 @@ def build_folder(cfg: FolderConfig) -> StreamedData:
         raise GanError(f"dataset folder {root.resolve()} does not exist; set dataset.root")
     files = ImageFiles(root, _image_transform(cfg.resolution, cfg.channels), cfg.on_bad_file)
     shape = (cfg.channels, cfg.resolution, cfg.resolution)
-    info = DataInfo("folder", "image", shape, len(files.classes), files.fingerprint)
+    info = DataInfo("folder", "image", shape, len(files.classes), fingerprint=files.fingerprint)
     return StreamedData(info, files)

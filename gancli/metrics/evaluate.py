@@ -25,7 +25,9 @@ from gancli.metrics.inception_score import inception_score
 from gancli.metrics.kid import kernel_inception_distance, used_subset_size
 from gancli.metrics.precision_recall import precision_recall
 from gancli.metrics.sources import CheckpointSource, DatasetSource, Source, open_source
+from gancli.metrics.translation import evaluate_translation
 from gancli.paths import check_writable, expand_user_path, write_error
+from gancli.translate import is_translation_run
 
 METRICS = ("fid", "kid", "is", "pr")
 FAKE_TO_UINT8 = "round((clamp(x, -1, 1) + 1) * 127.5), as gan sample writes PNG files"
@@ -219,6 +221,11 @@ def run_eval(args: EvalArgs, write_out: bool = True) -> dict:
         check_writable(args.out, "out")
     chosen = [m for m in METRICS if m in args.metrics] or ["fid"]
     device = resolve_device(args.device)
+    if not (args.fake or args.real) and is_translation_run(args.ckpt or latest_checkpoint()):
+        result = translation_eval(args, device)
+        if args.out and write_out:
+            write_result(result, args.out)
+        return result
     real_source, fake_source = _sources(args, device)  # first: a bad checkpoint fails fast
     extractor = build_extractor(args.extractor, device, args.inception_weights)
 
@@ -258,6 +265,21 @@ def run_eval(args: EvalArgs, write_out: bool = True) -> dict:
     if args.out and write_out:
         write_result(result, args.out)
     return result
+
+
+def translation_eval(args: EvalArgs, device: torch.device) -> dict:
+    """A translation run's measures on its held-out items (gancli/metrics/translation.py),
+    in the layout print_table shows."""
+    from gancli.translate import load_translator
+
+    start = time.perf_counter()
+    ckpt = args.ckpt or latest_checkpoint()
+    family, data = load_translator(ckpt, device, args.ema)
+    measured = evaluate_translation(family, data, device, ExtractorName(args.extractor).value,
+                                    args.inception_weights, args.batch_size)
+    return {**measured, "n_real": measured["n_test_b"], "n_fake": measured["n_test_a"],
+            "real_stats": {"cache": None, "reused": False}, "ckpt": str(ckpt),
+            "device": str(device), "seconds": round(time.perf_counter() - start, 2)}
 
 
 def write_result(result: dict, out: str | Path) -> Path:

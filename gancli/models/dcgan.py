@@ -14,14 +14,14 @@ from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.base import GAN
 from gancli.models.init import Init
-from gancli.models.options import ModelOptions, assemble, square_images
+from gancli.models.options import ImageDOptions, assemble, square_images
 from gancli.registry import MODELS
 
 BASE_SIZE = {28: 7, 32: 4, 64: 4}  # resolution -> spatial size of G's first feature map
 
 
 @dataclass
-class DCGANConfig(ModelOptions):
+class DCGANConfig(ImageDOptions):
     name: str = "dcgan"
     z_dim: int = 100  # dimensions of G's input noise
     width_g: int = 64  # channels of G's last hidden layer; doubled at each lower resolution

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
+from enum import Enum
 
 from torch import nn
 from torch.nn.utils.parametrizations import spectral_norm
@@ -34,6 +35,25 @@ class ModelOptions:
     def __post_init__(self):
         if self.pack < 1:
             raise ConfigError(f"model.pack must be >= 1, got {self.pack}")
+
+
+class DArch(Enum):
+    own = "own"  # the model's own discriminator
+    patchgan = "patchgan"  # the translators' PatchGAN: scores patches, averaged per image
+
+
+@dataclass
+class ImageDOptions(ModelOptions):
+    """The keys of the unconditional image GANs whose D may be swapped for a PatchGAN."""
+
+    d_arch: DArch = DArch.own  # own | patchgan (gancli/models/translation.py)
+    d_layers: int = 3  # d_arch=patchgan: stride-2 layers (3: 70x70 patches; 0: pixel GAN)
+
+    def __post_init__(self):
+        super().__post_init__()
+        if self.d_layers < 0:
+            raise ConfigError(f"model.d_layers must be >= 0 (0 is the pixel GAN), "
+                              f"got {self.d_layers}")
 
 
 def square_images(model: str, info: DataInfo) -> tuple[int, int]:
@@ -61,9 +81,20 @@ def add_spectral_norm(module: nn.Module) -> nn.Module:
 
 def assemble(cfg: ModelOptions, info: DataInfo, G: nn.Module,
              make_d: Callable[[DataInfo], nn.Module], z_dim: int) -> GAN:
-    """Apply the shared options: D built for packed input, init or equalized learning rate,
-    then spectral norm (which wraps the initialised weight, so it must come last)."""
-    D = make_d(packed_info(info, cfg.pack))
+    """Apply the shared options: D built for packed input (or the PatchGAN), init or equalized
+    learning rate, then spectral norm (which wraps the initialised weight, so it must come
+    last)."""
+    if getattr(cfg, "d_arch", DArch.own) is DArch.patchgan:
+        from gancli.models.translation import PatchDiscriminator, patch_output_side
+
+        side = square_images("with model.d_arch=patchgan", info)[1]
+        if patch_output_side(side, cfg.d_layers) < 1:
+            raise ConfigError(f"model.d_layers={cfg.d_layers} is too deep for {side}-pixel "
+                              f"images; lower model.d_layers")
+        # GAN.judge averages the map of patch scores into one score per image
+        D = PatchDiscriminator(info.shape[0] * cfg.pack, cfg.width_d, cfg.d_layers)
+    else:
+        D = make_d(packed_info(info, cfg.pack))
     for net in (G, D):
         init_weights(net, cfg.init)  # norm layers too, which equalized_lr leaves alone
         if cfg.equalized_lr:

@@ -24,14 +24,14 @@ from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.base import GAN
 from gancli.models.init import Init
-from gancli.models.options import ModelOptions, assemble, square_images
+from gancli.models.options import ImageDOptions, assemble, square_images
 from gancli.registry import MODELS
 
 BASE_SIZE = {32: 4, 48: 6, 64: 4}  # resolution -> spatial size of G's first feature map
 
 
 @dataclass
-class ResNetConfig(ModelOptions):
+class ResNetConfig(ImageDOptions):
     name: str = "resnet"
     z_dim: int = 128  # dimensions of G's input noise
     width_g: int = 256  # channels of G's first block (SNGAN CIFAR-10: 256; WGAN-GP: 128)

@@ -123,7 +123,8 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     loss = build_loss(cfg.loss)
     optimizers = {name: build_optimizer(cfg.optimizer, params, name)
                   for name, params in family.param_groups().items()}
-    schedules = {name: build_schedule(cfg.optimizer.schedule, opt, t.steps)
+    schedules = {name: build_schedule(cfg.optimizer.schedule, opt, t.steps,
+                                      cfg.optimizer.decay_start)
                  for name, opt in optimizers.items()}
     ema = build_ema(family.sampler, t.ema, t.batch_size)  # None when train.ema is off
     fixed = torch.Generator(device).manual_seed(cfg.seed)

@@ -28,6 +28,9 @@ class OptimizerConfig:
     alpha: float = 0.99  # rmsprop smoothing
     weight_decay: float = 0.0  # L2 weight decay of every network
     schedule: Schedule = Schedule.constant  # learning-rate schedule over train.steps
+    # schedule=linear: the share of train.steps at the full rate before the linear decay to 0
+    # (CycleGAN's 100 + 100 epochs: 0.5)
+    decay_start: float = 0.0
     max_grad_norm: float | None = None  # clip each network's gradient norm to this
 
     def __post_init__(self):
@@ -38,6 +41,9 @@ class OptimizerConfig:
             if betas is not None and (len(betas) != 2 or not all(0 <= b < 1 for b in betas)):
                 raise ConfigError(f"optimizer.{key} must be two numbers in [0, 1), got {betas}")
         require_positive("optimizer.max_grad_norm", self.max_grad_norm)
+        if not 0 <= self.decay_start < 1:
+            raise ConfigError(f"optimizer.decay_start must be a share of train.steps in "
+                              f"[0, 1), got {self.decay_start}")
 
     def lr_for(self, group: str) -> float:
         """The learning rate of a family's parameter group: lr_g / lr_d for the groups named

@@ -10,17 +10,22 @@ from torch.optim.lr_scheduler import LambdaLR
 
 class Schedule(Enum):
     constant = "constant"
-    linear = "linear"  # decays linearly from the set lr to 0 at the last step (SNGAN, Mimicry)
+    # constant until decay_start, then linear to 0 at the last step (SNGAN, Mimicry; CycleGAN
+    # with decay_start 0.5)
+    linear = "linear"
 
 
-def lr_factor(schedule: Schedule | str, step: int, total_steps: int) -> float:
-    """The multiplier of the base learning rate for the update after `step` updates."""
+def lr_factor(schedule: Schedule | str, step: int, total_steps: int,
+              decay_start: float = 0.0) -> float:
+    """The multiplier of the base learning rate for the update after `step` updates; a
+    linear schedule holds 1 for the first `decay_start` share of the steps."""
     if Schedule(schedule) is Schedule.linear:
-        return max(0.0, 1.0 - step / total_steps)
+        start = int(decay_start * total_steps)
+        return min(1.0, max(0.0, 1.0 - (step - start) / (total_steps - start)))
     return 1.0
 
 
 def build_schedule(schedule: Schedule | str, opt: torch.optim.Optimizer,
-                   total_steps: int) -> LambdaLR:
+                   total_steps: int, decay_start: float = 0.0) -> LambdaLR:
     schedule = Schedule(schedule)
-    return LambdaLR(opt, lambda step: lr_factor(schedule, step, total_steps))
+    return LambdaLR(opt, lambda step: lr_factor(schedule, step, total_steps, decay_start))
