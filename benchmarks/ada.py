@@ -24,9 +24,8 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_module
+from common import compose_run, is_trained
 
-from gancli.config import validate
 from gancli.data import build_dataset
 from gancli.metrics.evaluate import EvalArgs, run_eval
 from gancli.sampling import load_gan
@@ -38,11 +37,9 @@ RUNS = {"none": [], "ada": ADA}
 
 
 def config(name: str, seed: int, steps: int, extra: list[str]):
-    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
-        raw = compose(config_name="config", overrides=[
-            *DATA, *RUNS[name], f"seed={seed}", "device=cpu", "device.threads=1",
-            f"train.steps={steps}", "train.log_every=50", f"train.ckpt_every={steps}", *extra])
-    return validate(raw)
+    return compose_run([*DATA, *RUNS[name], f"seed={seed}", "device=cpu", "device.threads=1",
+                        f"train.steps={steps}", "train.log_every=50",
+                        f"train.ckpt_every={steps}", *extra])
 
 
 def sign_mean(family, images: torch.Tensor) -> float:
@@ -103,8 +100,7 @@ def main() -> None:
     for name in [args.only] if args.only else RUNS:
         cfg = config(name, args.seed, args.steps, args.set)
         run_dir = args.runs / f"{name}_seed{args.seed}"
-        last = run_dir / "checkpoints" / "last.pt"
-        if not (last.exists() and torch.load(last, weights_only=True)["step"] >= args.steps):
+        if not is_trained(run_dir, args.steps):
             wall, cpu = time.perf_counter(), time.process_time()
             train(cfg, run_dir)
             print(f"{name}: {time.process_time() - cpu:.0f} CPU s, "

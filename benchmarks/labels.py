@@ -28,9 +28,8 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_module
+from common import compose_run, is_trained
 
-from gancli.config import validate
 from gancli.metrics.classifier import load_mnist_classifier
 from gancli.metrics.labels import (
     best_matching_accuracy,
@@ -50,13 +49,9 @@ INFO_SAMPLES = 10_000  # samples for the code / predicted-digit mutual informati
 def train_recipe(name: str, run_dir: Path, seed: int, threads: int,
                  overrides: list[str]) -> float | None:
     """Train +experiment=<name>_mnist5k into run_dir unless it is done; seconds taken."""
-    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
-        raw = compose(config_name="config", overrides=[
-            f"+experiment={name}_mnist5k", f"seed={seed}", "device=cpu",
-            f"device.threads={threads}", *overrides])
-    cfg = validate(raw)
-    last = run_dir / "checkpoints" / "last.pt"
-    if last.exists() and torch.load(last, weights_only=True)["step"] >= cfg.train.steps:
+    cfg = compose_run([f"+experiment={name}_mnist5k", f"seed={seed}", "device=cpu",
+                       f"device.threads={threads}", *overrides])
+    if is_trained(run_dir, cfg.train.steps):
         print(f"{name}: {run_dir} is already trained; measuring it")
         return None
     start = time.perf_counter()

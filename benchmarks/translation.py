@@ -23,9 +23,8 @@ import time
 from pathlib import Path
 
 import torch
-from hydra import compose, initialize_config_module
+from common import compose_run, is_trained
 
-from gancli.config import validate
 from gancli.metrics.translation import evaluate_translation
 from gancli.training.loop import train
 from gancli.translate import load_translator
@@ -40,13 +39,9 @@ BUDGET_CPU_S = {"cyclegan": 15 * 60, "pix2pix": 10 * 60}
 def train_recipe(name: str, run_dir: Path, seed: int, threads: int,
                  overrides: list[str]) -> dict | None:
     """Train the recipe into run_dir unless it is done; its wall and CPU seconds."""
-    with initialize_config_module(config_module="gancli.conf", version_base="1.3"):
-        raw = compose(config_name="config", overrides=[
-            f"+experiment={RECIPES[name]}", f"seed={seed}", "device=cpu",
-            f"device.threads={threads}", *overrides])
-    cfg = validate(raw)
-    last = run_dir / "checkpoints" / "last.pt"
-    if last.exists() and torch.load(last, weights_only=True)["step"] >= cfg.train.steps:
+    cfg = compose_run([f"+experiment={RECIPES[name]}", f"seed={seed}", "device=cpu",
+                       f"device.threads={threads}", *overrides])
+    if is_trained(run_dir, cfg.train.steps):
         print(f"{name}: {run_dir} is already trained; measuring it")
         return None
     wall, cpu = time.perf_counter(), time.process_time()

@@ -7,7 +7,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from gancli.errors import GanError
+from gancli.errors import ConfigError, GanError
 
 
 def expand_user_path(value: str | None) -> str | None:
@@ -30,6 +30,18 @@ def check_writable(path: str | Path, key: str, folder: bool = False) -> None:
             pass
     except OSError as err:
         raise GanError(f"cannot write {key}={path}: {err.strerror or err}") from None
+
+
+def output_target(out_arg: str) -> tuple[Path, bool]:
+    """`out=` as (path, whether it is a folder): a .png grid, an .npz file or a folder ending
+    in /, checked writable before any work starts."""
+    out = Path(out_arg)
+    to_folder = out_arg.endswith(("/", "\\")) or out.is_dir()
+    if not to_folder and out.suffix.lower() not in (".png", ".npz"):
+        raise ConfigError(f"out={out_arg}: use a .png grid, an .npz file, or a folder "
+                          f"ending in /")
+    check_writable(out, "out", folder=to_folder)
+    return out, to_folder
 
 
 def write_error(key: str, path: str | Path, err: OSError) -> GanError:

@@ -15,7 +15,7 @@ from gancli.devices import resolve_device
 from gancli.errors import ConfigError
 from gancli.images import image_grid, render, save_png, to_uint8
 from gancli.models import Family
-from gancli.paths import check_writable, expand_user_path, write_error
+from gancli.paths import expand_user_path, output_target, write_error
 from gancli.training.snapshot import load_trained
 from gancli.translate import is_translation_run, load_translator, test_grid
 
@@ -176,12 +176,7 @@ def write_png_folder(samples: torch.Tensor, folder: Path, start: int = 0) -> Non
 
 def run_sample(args: SampleArgs) -> Path:
     """Write what args asks for; an `out=` that cannot be written fails before any sampling."""
-    out = Path(args.out)
-    to_folder = args.out.endswith(("/", "\\")) or out.is_dir()
-    if not to_folder and out.suffix.lower() not in (".png", ".npz"):
-        raise ConfigError(f"out={args.out}: use a .png grid, an .npz file, or a folder "
-                          f"ending in /")
-    check_writable(out, "out", folder=to_folder)
+    out, to_folder = output_target(args.out)
     device = resolve_device(args.device)
     if out.suffix.lower() == ".png" and not to_folder and is_translation_run(args.ckpt):
         # a translator's grid: held-out inputs above their translations

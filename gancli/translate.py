@@ -22,7 +22,7 @@ from gancli.devices import resolve_device
 from gancli.errors import ConfigError, GanError
 from gancli.images import image_grid, save_png, to_uint8
 from gancli.models.translation import Translator
-from gancli.paths import check_writable, expand_user_path, write_error
+from gancli.paths import expand_user_path, output_target, write_error
 
 GRID_COLUMNS = 8
 
@@ -113,12 +113,7 @@ def run_translate(args: TranslateArgs) -> Path:
 
     if not args.ckpt:
         raise ConfigError("ckpt is required: gan translate ckpt=outputs/<run> input=dataset")
-    out = Path(args.out)
-    to_folder = args.out.endswith(("/", "\\")) or out.is_dir()
-    if not to_folder and out.suffix.lower() not in (".png", ".npz"):
-        raise ConfigError(f"out={args.out}: use a .png grid, an .npz file, or a folder "
-                          f"ending in /")
-    check_writable(out, "out", folder=to_folder)
+    out, to_folder = output_target(args.out)
     device = resolve_device(args.device)
     family, data = load_translator(args.ckpt, device, args.ema)
     direction = args.direction.value
