@@ -11,7 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from gancli.config import require_non_negative, require_positive
+from gancli.config import comma_separated_numbers, require_non_negative, require_positive
 from gancli.devices import resolve_device
 from gancli.errors import ConfigError
 from gancli.images import image_grid, render, save_png, to_uint8
@@ -56,11 +56,7 @@ class SampleArgs:
             self.perturb_amounts()
 
     def perturb_amounts(self) -> list[float]:
-        try:
-            amounts = [float(a) for a in str(self.perturb).strip("[]() ").split(",")]
-        except ValueError:
-            raise ConfigError(f"perturb takes amounts separated by commas, e.g. "
-                              f"perturb=0.1,0.3,1.0; got '{self.perturb}'") from None
+        amounts = comma_separated_numbers("perturb", self.perturb, "0.1,0.3,1.0", "amounts")
         if not amounts or any(a < 0 for a in amounts):
             raise ConfigError(f"perturb amounts must be >= 0, got '{self.perturb}'")
         return amounts
@@ -85,8 +81,8 @@ def check_label(gan: Family, label: int | None) -> None:
     if label is None:
         return
     if not gan.conditional:
-        raise ConfigError(f"label={label} needs a class-conditional model (cgan, acgan); this "
-                          f"checkpoint's generator takes no labels")
+        raise ConfigError(f"label={label} needs a class-conditional model (cgan, acgan, "
+                          f"biggan); this checkpoint's generator takes no labels")
     if not 0 <= label < gan.info.num_classes:
         raise ConfigError(f"label must be in 0..{gan.info.num_classes - 1}, got {label}")
 

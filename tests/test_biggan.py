@@ -28,8 +28,8 @@ from gancli.training.loop import train
 from tests.helpers import compose_config, run_gan
 
 DIGITS = DataInfo("mnist5k", "image", (1, 28, 28), num_classes=10)
-SMALL = ["model=biggan", "model.width=2", "model.shared_dim=8", "model.z_dim=12",
-         "model.attention=16", "loss=hinge", "loss.ortho=1e-4"]
+SMALL = ["model=biggan", "model.width_g=2", "model.width_d=2", "model.shared_dim=8",
+         "model.z_dim=12", "model.attention=16", "loss=hinge", "loss.ortho=1e-4"]
 FAST = [*SMALL, "device=cpu", "device.threads=1", "train.batch_size=16", "train.log_every=2",
         "train.sample_every=4", "train.ckpt_every=4", "train.num_samples=20",
         "train.ema.decay=0.9"]
@@ -182,10 +182,12 @@ def test_standing_stats_reestimate_the_generators_batchnorm(trained):
 def test_eval_prints_and_plots_a_truncation_curve(tmp_path, trained, capsys):
     out, plot = tmp_path / "curve.json", tmp_path / "curve.png"
     main(["eval", f"ckpt={trained}", "extractor=mnist", "n=120", "truncation=2,0.5",
-          f"out={out}", f"plot={plot}", f"cache_dir={tmp_path}"])
+          "standing_stats=2", f"out={out}", f"plot={plot}", f"cache_dir={tmp_path}"])
     printed = capsys.readouterr().out
     assert "truncation curve" in printed and "class_accuracy" in printed
-    rows = json.loads(out.read_text())["curve"]
+    result = json.loads(out.read_text())
+    assert result["fake"]["standing_stats"] == 2
+    rows = result["curve"]
     assert [r["truncation"] for r in rows] == [2.0, 0.5]
     for row in rows:
         assert {"mnist_fid", "mnist_precision", "mnist_recall", "class_accuracy"} <= set(row)
@@ -225,13 +227,9 @@ def test_standing_stats_without_batchnorm_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_torchrun_with_two_cpu_processes_trains_biggan(tmp_path):
-    from tests.test_distributed import torchrun
+    from tests.test_distributed import assert_ranks_share_parameters, torchrun
 
     out = torchrun("train", *FAST, "train.steps=4", "hydra.run.dir=run", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    rank0 = torch.load(tmp_path / "run" / "rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "run" / "rank1.pt", weights_only=True)
-    params = [k for k in rank0["model"] if not k.endswith(("running_mean", "running_var",
-                                                            "num_batches_tracked"))]
-    assert params and all(torch.equal(rank0["model"][k], rank1["model"][k]) for k in params)
+    assert_ranks_share_parameters(tmp_path / "run")  # BatchNorm and attention under DDP
     assert load_checkpoint(tmp_path / "run")["step"] == 4

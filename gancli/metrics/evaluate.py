@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gancli.config import require_positive
+from gancli.config import comma_separated_numbers, require_non_negative, require_positive
 from gancli.errors import ConfigError, GanError
 from gancli.metrics import cache
 from gancli.metrics.checks import require_finite
@@ -77,6 +77,9 @@ class EvalArgs:
     # class accuracy by the MNIST classifier for conditional models) at each value
     truncation: str | None = None
     plot: str | None = None  # with truncation=: draw the curve into this .png
+    # ckpt=: G's BatchNorm statistics re-estimated from this many generated batches first
+    # (as gan sample standing_stats=; at each truncation value); 0: training's averages
+    standing_stats: int = 0
 
     def __post_init__(self):
         for key in ("ckpt", "real", "fake", "inception_weights", "out", "cache_dir", "plot"):
@@ -87,6 +90,7 @@ class EvalArgs:
                               + " --".join(METRICS))
         for key in ("n", "batch_size", "kid_subsets", "kid_subset_size", "is_splits", "pr_k"):
             require_positive(key, getattr(self, key))
+        require_non_negative("standing_stats", self.standing_stats, " (0 is off)")
         if self.ckpt and self.fake:
             raise ConfigError("give ckpt= or fake=, not both")
         if self.fake and not self.real and not self.fake.endswith(".pt"):
@@ -102,11 +106,7 @@ class EvalArgs:
 
     def truncations(self) -> list[float]:
         """The values of truncation=, in the order given; each must be > 0."""
-        try:
-            values = [float(v) for v in str(self.truncation).strip("[]() ").split(",")]
-        except ValueError:
-            raise ConfigError(f"truncation takes numbers separated by commas, e.g. "
-                              f"truncation=2.0,1.0,0.5; got '{self.truncation}'") from None
+        values = comma_separated_numbers("truncation", self.truncation, "2.0,1.0,0.5")
         bad = [v for v in values if not v > 0]
         if bad:
             raise ConfigError(f"truncation values must be > 0, got {bad[0]:g}")
@@ -192,7 +192,8 @@ def _sources(args: EvalArgs, device: torch.device) -> tuple[Source, Source]:
         fake = open_(args.fake, "fake")
     else:
         ckpt = args.ckpt or latest_checkpoint()
-        fake = CheckpointSource(ckpt, args.n, args.seed, device, args.ema)
+        fake = CheckpointSource(ckpt, args.n, args.seed, device, args.ema,
+                                standing_stats=args.standing_stats)
     if args.real:
         return open_(args.real, "real"), fake
     if not isinstance(fake, CheckpointSource):

@@ -50,7 +50,7 @@ def run_truncation_curve(args: EvalArgs) -> dict:
     chosen = [m for m in METRICS if m in args.metrics or m in CURVE_METRICS]
     device = resolve_device(args.device)
     fake = CheckpointSource(args.ckpt or latest_checkpoint(), args.n, args.seed, device,
-                            args.ema)
+                            args.ema, standing_stats=args.standing_stats)
     if args.real:
         real_source = open_source(args.real, "real", args.n, args.seed, device,
                                   args.num_workers, args.ema)

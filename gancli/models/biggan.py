@@ -9,10 +9,11 @@ then cgan's projection head: score(phi(x)) + <embed(y), phi(x)>.
 Both: self-attention at one resolution (`model.attention`), spectral norm on every conv and
 linear layer (G's shared embedding excepted, as in the reference), orthogonal initialisation.
 
-Channel widths follow the reference's tables as multiples of `model.width` (its G_ch / D_ch):
-32x32 (CIFAR) keeps 4 * width everywhere; 64 and 128 halve G's width block by block from
-16 * width and double D's up to it. 28x28 (MNIST) is this project's: the 32x32 table with one
-block fewer (7 -> 14 -> 28 in G, 28 -> 14 -> 7 in D).
+Channel widths follow the reference's tables as multiples of `model.width_g` and
+`model.width_d` (its G_ch and D_ch): 32x32 (CIFAR) keeps 4 * width everywhere; 64 and 128
+halve G's width block by block from 16 * width_g and double D's up to 16 * width_d. 28x28
+(MNIST) is this project's: the 32x32 table with one block fewer (7 -> 14 -> 28 in G,
+28 -> 14 -> 7 in D).
 """
 
 from __future__ import annotations
@@ -61,7 +62,8 @@ ARCHS = {
 class BigGANConfig(ModelOptions):
     name: str = "biggan"
     z_dim: int = 128  # noise dims; with hier, rounded down to a multiple of (G blocks + 1)
-    width: int = 64  # channel multiplier of G and D (the reference's G_ch and D_ch)
+    width_g: int = 64  # G's channel multiplier (the reference's G_ch): 4x this at 32x32
+    width_d: int = 64  # D's channel multiplier (D_ch)
     shared_dim: int = 128  # size of the class embedding shared by all G blocks
     hier: bool = True  # z split into chunks: the first to G's input, one to each block's norms
     attention: str = "none"  # self-attention in G and D at this resolution: 16, 32 or none
@@ -71,7 +73,7 @@ class BigGANConfig(ModelOptions):
 
     def __post_init__(self):
         super().__post_init__()
-        for key in ("z_dim", "width", "shared_dim"):
+        for key in ("z_dim", "width_g", "width_d", "shared_dim"):
             require_positive(f"model.{key}", getattr(self, key))
         self.attention = str(self.attention)
         if self.attention not in ATTENTION:
@@ -132,7 +134,7 @@ class BigGANGenerator(nn.Module):
     def __init__(self, cfg: BigGANConfig, channels: int, resolution: int, num_classes: int):
         super().__init__()
         arch = ARCHS[resolution]
-        widths = [m * cfg.width for m in arch.g_widths]
+        widths = [m * cfg.width_g for m in arch.g_widths]
         blocks = len(widths) - 1
         self.hier, self.bottom_width = cfg.hier, arch.bottom_width
         self.z_dim, self.chunk = latent_chunks(cfg.z_dim, blocks, cfg.hier)
@@ -189,7 +191,7 @@ class BigGANDiscriminator(nn.Module):
         attend = attention_size(cfg.attention, sizes)
         layers, c_in = [], channels
         for i, (multiple, down) in enumerate(zip(arch.d_widths, arch.d_down, strict=True)):
-            c_out = multiple * cfg.width
+            c_out = multiple * cfg.width_d
             layers.append(DBlock(c_in, c_out, down, first=i == 0))
             if sizes[i] == attend and sizes.index(attend) == i:  # once, at its first map
                 layers.append(SelfAttention(c_out))
