@@ -1,8 +1,8 @@
 """Label and code benchmarks on mnist5k, judged by the project's MNIST classifier
 (gancli/metrics/classifier.py, trained on mnist5k; 100 held-out digits per class).
 
-- cgan / acgan: the fraction of samples drawn with label=c that the classifier assigns to c,
-  for 100 samples of each class;
+- cgan / acgan / biggan: the fraction of samples drawn with label=c that the classifier
+  assigns to c, for 100 samples of each class;
 - infogan: the mutual information between the categorical code c1 and the classifier's
   predicted digit over 10,000 samples, next to its maximum (log 10) and its chance level (the
   same estimate after shuffling the codes), and the best one-to-one matching accuracy;
@@ -41,22 +41,23 @@ from gancli.metrics.labels import (
 from gancli.sampling import generate_batches, load_gan
 from gancli.training.loop import train
 
-BENCHMARKS = ("cgan", "acgan", "infogan", "sgan")
-PER_CLASS = 100  # samples of each requested class (cgan, acgan)
+BENCHMARKS = ("cgan", "acgan", "biggan", "infogan", "sgan")
+PER_CLASS = 100  # samples of each requested class (cgan, acgan, biggan)
 INFO_SAMPLES = 10_000  # samples for the code / predicted-digit mutual information
 
 
 def train_recipe(name: str, run_dir: Path, seed: int, threads: int,
-                 overrides: list[str]) -> float | None:
-    """Train +experiment=<name>_mnist5k into run_dir unless it is done; seconds taken."""
+                 overrides: list[str]) -> tuple[float, float] | None:
+    """Train +experiment=<name>_mnist5k into run_dir unless it is done; (wall seconds, CPU
+    seconds of this process) taken."""
     cfg = compose_run([f"+experiment={name}_mnist5k", f"seed={seed}", "device=cpu",
                        f"device.threads={threads}", *overrides])
     if is_trained(run_dir, cfg.train.steps):
         print(f"{name}: {run_dir} is already trained; measuring it")
         return None
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     train(cfg, run_dir)
-    return time.perf_counter() - start
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def conditional_accuracy(ckpt: Path, seed: int) -> dict:
@@ -106,17 +107,18 @@ def sgan_accuracy(run_dir: Path) -> dict:
 
 
 def measure(name: str, run_dir: Path, ckpt: Path, seed: int) -> dict:
-    if name in ("cgan", "acgan"):
+    if name in ("cgan", "acgan", "biggan"):
         return conditional_accuracy(ckpt, seed)
     if name == "infogan":
         return code_information(ckpt, seed)
     return sgan_accuracy(run_dir)
 
 
-def report(name: str, values: dict, seconds: float | None) -> None:
-    took = f" (trained in {seconds / 60:.1f} min)" if seconds else ""
+def report(name: str, values: dict, seconds: tuple[float, float] | None) -> None:
+    took = (f" (trained in {seconds[0] / 60:.1f} min wall, {seconds[1] / 60:.1f} min CPU)"
+            if seconds else "")
     print(f"\n== {name}{took}")
-    if name in ("cgan", "acgan"):
+    if name in ("cgan", "acgan", "biggan"):
         per = " ".join(f"{c}:{a:.2f}" for c, a in enumerate(values["per_class"]))
         print(f"samples classified as their requested class: {values['accuracy']:.3f} "
               f"({PER_CLASS} per class; the must-show bar is 0.90)\nper class: {per}")

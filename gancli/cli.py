@@ -411,8 +411,23 @@ def cmd_eval(args: list[str]) -> None:
     if chosen:
         rest.append(f"metrics=[{','.join(chosen)}]")
     parsed = parse_args(EvalArgs, rest, "eval")
+    if parsed.truncation is not None:
+        return cmd_truncation_curve(parsed)
     result = run_eval(parsed, write_out=False)
     print_table(result)  # first: the metrics are shown even when out= cannot be written
+    if parsed.out:
+        print(f"written: {write_result(result, parsed.out)}")
+
+
+def cmd_truncation_curve(parsed) -> None:
+    from gancli.metrics.evaluate import write_result
+    from gancli.metrics.truncation_curve import print_curve, run_truncation_curve
+    from gancli.viz.truncation import plot_truncation_curve
+
+    result = run_truncation_curve(parsed)
+    print_curve(result)
+    if parsed.plot:
+        print(f"plotted: {plot_truncation_curve(result, parsed.plot)}")
     if parsed.out:
         print(f"written: {write_result(result, parsed.out)}")
 
@@ -579,7 +594,8 @@ HELP: dict[str, CommandHelp] = {
         examples=("gan sample ckpt=outputs/<run>/checkpoints/last.pt n=64 out=grid.png",
                   "gan sample ckpt=outputs/<run> n=2500 out=samples.npz",
                   "gan sample ckpt=outputs/<run> interpolate=8 out=interp.png",
-                  "gan sample ckpt=outputs/<run> n=1000 out=pngs/")),
+                  "gan sample ckpt=outputs/<run> n=1000 out=pngs/",
+                  "gan sample ckpt=<biggan run> truncation=0.5 standing_stats=16 out=t.png")),
     "translate": CommandHelp(
         "run a trained translator (model=cyclegan, pix2pix) on a folder of images or its "
         "held-out test items",
@@ -604,6 +620,7 @@ HELP: dict[str, CommandHelp] = {
         examples=("gan eval ckpt=outputs/<run> --fid --kid",
                   "gan eval ckpt=outputs/<run> extractor=mnist --fid --pr out=metrics.json",
                   "gan eval --fid real=cifar10 fake=pngs/",
+                  "gan eval ckpt=<biggan run> extractor=mnist truncation=2,1,0.5 plot=curve.png",
                   "gan eval ckpt=<cgan run> --gan-train --gan-test  (GAN-train/GAN-test: "
                   "keys of gancli.metrics.gan_train.GanTrainArgs)")),
     "list": CommandHelp(

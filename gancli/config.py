@@ -219,6 +219,17 @@ def require_non_negative(key: str, value: int | float | None, note: str = "") ->
         raise ConfigError(f"{key} must be >= 0{note}, got {value}")
 
 
+def comma_separated_numbers(key: str, text, example: str, what: str = "numbers"
+                            ) -> list[float]:
+    """`key=0.1,0.3,1.0` -> [0.1, 0.3, 1.0]; one line naming the key and an `example` when a
+    value is not a number."""
+    try:
+        return [float(v) for v in str(text).strip("[]() ").split(",")]
+    except ValueError:
+        raise ConfigError(f"{key} takes {what} separated by commas, e.g. {key}={example}; "
+                          f"got '{text}'") from None
+
+
 def _describe(err: OmegaConfBaseException, prefix: str) -> str:
     key = getattr(err, "full_key", None) or ""
     key = f"{prefix}.{key}" if prefix and key else (key or prefix)

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from torch import nn
 
-from gancli.config import require_positive
+from gancli.config import comma_separated_numbers, require_non_negative, require_positive
 from gancli.devices import resolve_device
 from gancli.errors import ConfigError
 from gancli.images import image_grid, render, save_png, to_uint8
@@ -39,22 +40,24 @@ class SampleArgs:
     # noise sensitivity: "0.1,0.3,1.0" writes `rows` rows, each a latent z followed by
     # z + a * d for each amount a, d one random direction (drawn like z) per row
     perturb: str | None = None
+    # the truncation trick: latent entries beyond +-truncation are redrawn (BigGAN); null: off
+    truncation: float | None = None
+    # BigGAN's standing statistics: G's BatchNorm statistics re-estimated from this many
+    # batches of generated samples before sampling (0: the running averages of training)
+    standing_stats: int = 0
 
     def __post_init__(self):
         self.ckpt, self.out = expand_user_path(self.ckpt), expand_user_path(self.out)
-        for key in ("n", "rows", "batch_size", "steps"):
+        for key in ("n", "rows", "batch_size", "steps", "truncation"):
             require_positive(key, getattr(self, key))
+        require_non_negative("standing_stats", self.standing_stats, " (0 is off)")
         if self.interpolate < 0 or self.interpolate == 1:
             raise ConfigError(f"interpolate must be 0 (off) or >= 2, got {self.interpolate}")
         if self.perturb is not None:
             self.perturb_amounts()
 
     def perturb_amounts(self) -> list[float]:
-        try:
-            amounts = [float(a) for a in str(self.perturb).strip("[]() ").split(",")]
-        except ValueError:
-            raise ConfigError(f"perturb takes amounts separated by commas, e.g. "
-                              f"perturb=0.1,0.3,1.0; got '{self.perturb}'") from None
+        amounts = comma_separated_numbers("perturb", self.perturb, "0.1,0.3,1.0", "amounts")
         if not amounts or any(a < 0 for a in amounts):
             raise ConfigError(f"perturb amounts must be >= 0, got '{self.perturb}'")
         return amounts
@@ -79,8 +82,8 @@ def check_label(gan: Family, label: int | None) -> None:
     if label is None:
         return
     if not gan.conditional:
-        raise ConfigError(f"label={label} needs a class-conditional model (cgan, acgan); this "
-                          f"checkpoint's generator takes no labels")
+        raise ConfigError(f"label={label} needs a class-conditional model (cgan, acgan, "
+                          f"biggan); this checkpoint's generator takes no labels")
     if not 0 <= label < gan.info.num_classes:
         raise ConfigError(f"label must be in 0..{gan.info.num_classes - 1}, got {label}")
 
@@ -164,6 +167,36 @@ def perturbation_grid(gan: Family, rows: int, amounts: list[float], device, seed
     return gan.generate(zs, ys).float().cpu()
 
 
+STANDING_STATS_SEED_OFFSET = 0x5747  # the standing statistics' draws apart from the samples'
+
+
+@torch.no_grad()
+def standing_statistics(gan: Family, batches: int, batch_size: int, device: torch.device,
+                        seed: int) -> None:
+    """BigGAN's standing statistics: reset the BatchNorm statistics of the sampler and
+    re-estimate them as the plain average over `batches` batches of generated samples, drawn
+    as the samples will be (same truncation), instead of the moving averages of training
+    (which, for an EMA copy, were kept for other weights)."""
+    norms = [m for m in gan.sampler.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    if not norms:
+        raise ConfigError(f"standing_stats={batches} re-estimates BatchNorm statistics; this "
+                          f"checkpoint's {gan.sampler_name} has no BatchNorm layer")
+    momenta = [m.momentum for m in norms]
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over all batches
+    gen = torch.Generator(device).manual_seed(seed + STANDING_STATS_SEED_OFFSET)
+    gan.sampler.train()
+    try:
+        for _ in range(batches):
+            z = gan.sample_latent(batch_size, device, generator=gen)
+            gan.generate(z, gan.sample_labels(batch_size, device, generator=gen))
+    finally:
+        gan.sampler.eval()
+        for m, momentum in zip(norms, momenta, strict=True):
+            m.momentum = momentum
+
+
 def write_png_folder(samples: torch.Tensor, folder: Path, start: int = 0) -> None:
     """One PNG per image, named from `start` on. The batch is converted to uint8 at once and
     the files are encoded in threads (zlib releases the GIL): 2-10x faster than one by one."""
@@ -185,7 +218,11 @@ def run_sample(args: SampleArgs) -> Path:
     gan, _ = load_gan(args.ckpt, device, args.ema)
     check_label(gan, args.label)
     try:
-        return _write_samples(args, gan, device, out, to_folder)
+        with gan.truncation(args.truncation):
+            if args.standing_stats:
+                standing_statistics(gan, args.standing_stats, args.batch_size, device,
+                                    args.seed)
+            return _write_samples(args, gan, device, out, to_folder)
     except OSError as err:  # e.g. the disk filled up while writing
         raise write_error("out", args.out, err) from None
 

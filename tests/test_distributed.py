@@ -50,6 +50,16 @@ def assert_close(a: dict, b: dict) -> None:
         torch.testing.assert_close(a["model"][key], b["model"][key], **TOL, msg=key)
 
 
+def assert_ranks_share_parameters(run_dir: Path) -> None:
+    """The two ranks' final parameters agree; BatchNorm running statistics are each rank's
+    own (no SyncBatchNorm on the CPU)."""
+    rank0 = torch.load(run_dir / "rank0.pt", weights_only=True)
+    rank1 = torch.load(run_dir / "rank1.pt", weights_only=True)
+    params = [k for k in rank0["model"] if not k.endswith(("running_mean", "running_var",
+                                                            "num_batches_tracked"))]
+    assert params and all(torch.equal(rank0["model"][k], rank1["model"][k]) for k in params)
+
+
 def records(run_dir: Path) -> list[dict]:
     return [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
 
@@ -136,12 +146,7 @@ def test_batchnorm_model_with_several_critic_steps_trains_under_ddp(tmp_path):
     # Random-weight networks: this checks the wiring, not image quality.
     out = torchrun("train", *TINY, "train.n_critic=2", "hydra.run.dir=run", cwd=tmp_path)
     assert out.returncode == 0, out.stderr[-3000:]
-    rank0 = torch.load(tmp_path / "run" / "rank0.pt", weights_only=True)
-    rank1 = torch.load(tmp_path / "run" / "rank1.pt", weights_only=True)
-    # parameters agree; BatchNorm running statistics are each rank's own (no SyncBatchNorm)
-    params = [k for k in rank0["model"] if not k.endswith(("running_mean", "running_var",
-                                                            "num_batches_tracked"))]
-    assert params and all(torch.equal(rank0["model"][k], rank1["model"][k]) for k in params)
+    assert_ranks_share_parameters(tmp_path / "run")
     assert load_checkpoint(tmp_path / "run")["step"] == 4
 
 

@@ -12,7 +12,8 @@ from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import train
 from tests.helpers import REPO, compose_config
 
-FAMILIES = ("mlp", "dcgan", "resnet", "cgan", "acgan", "infogan", "sgan", "ae", "vae")
+FAMILIES = ("mlp", "dcgan", "resnet", "cgan", "acgan", "infogan", "sgan", "ae", "vae",
+            "biggan")
 
 
 def _imports(path) -> set[str]:

@@ -91,7 +91,7 @@ def test_conditional_batchnorm_scales_and_shifts_per_class():
         cbn.bias.weight.copy_(torch.tensor([[0.0, 0.0], [1.0, -1.0], [5.0, 5.0]]))
     x = torch.randn(4, 2, 3, 3)
     normed = F.batch_norm(x, None, None, training=True, eps=cbn.norm.eps)
-    cbn.labels = torch.tensor([0, 1, 2, 1])
+    cbn.condition = torch.tensor([0, 1, 2, 1])
     out = cbn(x)
     assert torch.allclose(out[0], normed[0], atol=1e-5)
     assert torch.allclose(out[1, 0], 2 * normed[1, 0] + 1, atol=1e-5)
@@ -257,6 +257,9 @@ class _ConstantLoss:
         return fake.mean()
 
     def d_penalty(self, *args):
+        return None
+
+    def g_penalty(self, gan):
         return None
 
     def after_d_step(self, gan):

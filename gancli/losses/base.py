@@ -1,7 +1,8 @@
 """The interface the training step uses; losses work on raw discriminator scores.
 
 Every loss config derives from `RegularizerConfig`, so the gradient penalty, R1 and their lazy
-application (`loss.gp`, `loss.r1`, `loss.reg_every`) work with every loss the same way.
+application (`loss.gp`, `loss.r1`, `loss.reg_every`), and the orthogonal regulariser of G
+(`loss.ortho`), work with every loss the same way.
 """
 
 from __future__ import annotations
@@ -12,7 +13,12 @@ import torch
 
 from gancli.config import require_non_negative, require_positive
 from gancli.errors import ConfigError
-from gancli.losses.penalties import gradient_penalty, r1_penalty
+from gancli.losses.penalties import (
+    gradient_penalty,
+    layer_weights,
+    orthogonal_penalty,
+    r1_penalty,
+)
 
 
 @dataclass
@@ -22,9 +28,11 @@ class RegularizerConfig:
     reg_every: int = 1  # lazy regularisation: penalties every k D steps, weighted by k
     pl_weight: float = 0.0  # StyleGAN2's path-length regulariser on G (model=stylegan2; 2)
     pl_every: int = 4  # lazy path-length regularisation: every k steps, weighted by k
+    # beta of BigGAN's off-diagonal orthogonal regulariser on G's weights (1e-4 there; 0: off)
+    ortho: float = 0.0
 
     def __post_init__(self):
-        for key in ("gp", "r1", "pl_weight"):
+        for key in ("gp", "r1", "pl_weight", "ortho"):
             require_non_negative(f"loss.{key}", getattr(self, key))
         if self.reg_every < 1:
             raise ConfigError(f"loss.reg_every must be >= 1, got {self.reg_every}")
@@ -57,6 +65,14 @@ class GanLoss:
         if reg.r1:
             total = total + (reg.r1 / 2) * r1_penalty(gan, real_x, y)
         return total * reg.reg_every
+
+    def g_penalty(self, gan) -> torch.Tensor | None:
+        """Extra term for G's loss: loss.ortho times the orthogonal regulariser of the weights
+        of G's linear and convolutional layers, halved so that its gradient is the reference's
+        (BigGAN-PyTorch adds 2 * beta * (W W^T * (1 - I)) W to each weight's gradient)."""
+        if self.reg.ortho == 0:
+            return None
+        return (self.reg.ortho / 2) * orthogonal_penalty(layer_weights(gan.G))
 
     def after_d_step(self, gan) -> None:
         """Called after every discriminator update."""

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gancli.config import require_positive
+from gancli.config import comma_separated_numbers, require_non_negative, require_positive
 from gancli.errors import ConfigError, GanError
 from gancli.metrics import cache
 from gancli.metrics.checks import require_finite
@@ -75,9 +75,16 @@ class EvalArgs:
     kid_subset_size: int = 1000  # KID: images per subset
     is_splits: int = 10  # IS: splits of the generated images
     pr_k: int = 3  # precision/recall: neighbours defining each k-NN ball
+    # a checkpoint's truncation curve: "2.0,1.0,0.5" measures FID, precision, recall (and
+    # class accuracy by the MNIST classifier for conditional models) at each value
+    truncation: str | None = None
+    plot: str | None = None  # with truncation=: draw the curve into this .png
+    # ckpt=: G's BatchNorm statistics re-estimated from this many generated batches first
+    # (as gan sample standing_stats=; at each truncation value); 0: training's averages
+    standing_stats: int = 0
 
     def __post_init__(self):
-        for key in ("ckpt", "real", "fake", "inception_weights", "out", "cache_dir"):
+        for key in ("ckpt", "real", "fake", "inception_weights", "out", "cache_dir", "plot"):
             setattr(self, key, expand_user_path(getattr(self, key)))
         unknown = [m for m in self.metrics if m not in METRICS]
         if unknown:
@@ -85,10 +92,27 @@ class EvalArgs:
                               + " --".join(METRICS))
         for key in ("n", "batch_size", "kid_subsets", "kid_subset_size", "is_splits", "pr_k"):
             require_positive(key, getattr(self, key))
+        require_non_negative("standing_stats", self.standing_stats, " (0 is off)")
         if self.ckpt and self.fake:
             raise ConfigError("give ckpt= or fake=, not both")
         if self.fake and not self.real and not self.fake.endswith(".pt"):
             raise ConfigError("real= is required with fake= (a dataset name, folder or .npz)")
+        if self.truncation is not None:
+            self.truncations()
+            if self.fake:
+                raise ConfigError("truncation= draws from a checkpoint: give ckpt=, not fake=")
+        if self.plot is not None and self.truncation is None:
+            raise ConfigError("plot= draws a truncation curve: give truncation=a,b,c too")
+        if self.plot is not None and not self.plot.lower().endswith(".png"):
+            raise ConfigError(f"plot={self.plot}: the curve is written as a .png file")
+
+    def truncations(self) -> list[float]:
+        """The values of truncation=, in the order given; each must be > 0."""
+        values = comma_separated_numbers("truncation", self.truncation, "2.0,1.0,0.5")
+        bad = [v for v in values if not v > 0]
+        if bad:
+            raise ConfigError(f"truncation values must be > 0, got {bad[0]:g}")
+        return values
 
     def settings(self) -> MetricSettings:
         return MetricSettings(self.kid_subsets, self.kid_subset_size, self.is_splits,
@@ -170,7 +194,8 @@ def _sources(args: EvalArgs, device: torch.device) -> tuple[Source, Source]:
         fake = open_(args.fake, "fake")
     else:
         ckpt = args.ckpt or latest_checkpoint()
-        fake = CheckpointSource(ckpt, args.n, args.seed, device, args.ema)
+        fake = CheckpointSource(ckpt, args.n, args.seed, device, args.ema,
+                                standing_stats=args.standing_stats)
     if args.real:
         return open_(args.real, "real"), fake
     if not isinstance(fake, CheckpointSource):
@@ -211,6 +236,22 @@ class _Progress:
         return extract(extractor, source.batches(batch_size), device, advance)
 
 
+def real_statistics(args: EvalArgs, progress: _Progress, extractor: Extractor,
+                    real_source: Source, device: torch.device) -> cache.RealStats:
+    """The real images' features and their Gaussian fit: from the cache when it holds them
+    (unless no_cache), else computed (and cached)."""
+    def real_features():
+        features = progress.features(extractor, real_source, device, args.batch_size,
+                                     "real features")[0]
+        require_finite(features, f"the features of {_name(real_source)}")
+        return features
+
+    if args.no_cache:
+        features = real_features()
+        return cache.RealStats(features, *gaussian_stats(features))
+    return cache.real_stats(real_source, extractor.protocol, real_features, args.cache_dir)
+
+
 def run_eval(args: EvalArgs, write_out: bool = True) -> dict:
     """The metrics args asks for; written to args.out as JSON unless `write_out` is False
     (the caller then writes them, e.g. after printing them)."""
@@ -230,18 +271,7 @@ def run_eval(args: EvalArgs, write_out: bool = True) -> dict:
     extractor = build_extractor(args.extractor, device, args.inception_weights)
 
     with _Progress() as progress:
-        def real_features():
-            features = progress.features(extractor, real_source, device, args.batch_size,
-                                         "real features")[0]
-            require_finite(features, f"the features of {_name(real_source)}")
-            return features
-
-        if args.no_cache:
-            features = real_features()
-            real = cache.RealStats(features, *gaussian_stats(features))
-        else:
-            real = cache.real_stats(real_source, extractor.protocol, real_features,
-                                    args.cache_dir)
+        real = real_statistics(args, progress, extractor, real_source, device)
         fake_features, fake_logits = progress.features(extractor, fake_source, device,
                                                        args.batch_size, "fake features")
 

@@ -199,12 +199,14 @@ class DatasetSource(Source):
 
 class CheckpointSource(Source):
     """n images drawn from a checkpoint's generator (the EMA copy when there is one), turned
-    into uint8 exactly as `gan sample out=dir/` would save them."""
+    into uint8 exactly as `gan sample out=dir/` would save them; with `truncation` and
+    `standing_stats`, drawn as `gan sample truncation= standing_stats=` draws. The labels of
+    the last pass over the batches (conditional models) are kept in `labels`."""
 
     kind = "checkpoint"
 
     def __init__(self, ckpt: str | Path, n: int, seed: int, device: torch.device,
-                 ema: bool = True):
+                 ema: bool = True, truncation: float | None = None, standing_stats: int = 0):
         from gancli.sampling import load_gan
 
         self.path = Path(ckpt).expanduser().resolve()
@@ -214,6 +216,8 @@ class CheckpointSource(Source):
                            f"gan eval measures images")
         self.n, self.seed, self.device = n, seed, device
         self.ema = ema and self.state.get("ema") is not None
+        self.truncation, self.standing_stats = truncation, standing_stats
+        self.labels: torch.Tensor | None = None
 
     def __len__(self):
         return self.n
@@ -230,14 +234,27 @@ class CheckpointSource(Source):
         return dataset
 
     def describe(self):
-        return {"kind": self.kind, "path": str(self.path), "step": self.state.get("step"),
-                "used": self.n, "seed": self.seed, "ema": self.ema}
+        about = {"kind": self.kind, "path": str(self.path), "step": self.state.get("step"),
+                 "used": self.n, "seed": self.seed, "ema": self.ema}
+        if self.truncation is not None:
+            about["truncation"] = self.truncation
+        if self.standing_stats:
+            about["standing_stats"] = self.standing_stats
+        return about
 
     def batches(self, batch_size):
-        from gancli.sampling import generate_batches
+        from gancli.sampling import generate_batches, standing_statistics
 
-        for x, _ in generate_batches(self.gan, self.n, self.device, self.seed, batch_size):
-            yield to_uint8(x)
+        labels = []
+        with self.gan.truncation(self.truncation):
+            if self.standing_stats:
+                standing_statistics(self.gan, self.standing_stats, batch_size, self.device,
+                                    self.seed)
+            for x, y in generate_batches(self.gan, self.n, self.device, self.seed, batch_size):
+                if y is not None:
+                    labels.append(y.cpu())
+                yield to_uint8(x)
+        self.labels = torch.cat(labels) if labels else None
 
 
 def dataset_names() -> list[str]:

@@ -63,7 +63,7 @@ class GAN(Family):
 
     def logged_terms(self) -> set[str]:
         return {"d_loss", "g_loss", "d_real", "d_fake", "grad_norm_d", "grad_norm_g",
-                "d_penalty"}
+                "d_penalty", "g_penalty"}
 
     def sample_latent(self, n, device, generator=None):
         return self.randn(n, self.z_dim, device=device, generator=generator)
@@ -175,8 +175,14 @@ class GAN(Family):
             if ctx.options.freeze_d:
                 self.D.requires_grad_(True)
         total = sum((term.float() for term in extra.values()), self.g_adversarial_weight * g_loss)
+        with ctx.fp32():
+            penalty = ctx.loss.g_penalty(self)  # loss.ortho: on G's weights alone
+        if penalty is not None:
+            total = total + penalty
         applied = ctx.update(total, "g", step, stats)
         if stats is not None:
             stats["g_loss"] = g_loss.item()
+            if penalty is not None:
+                stats["g_penalty"] = penalty.item()
             stats.update({name: term.item() for name, term in extra.items()})
         return applied

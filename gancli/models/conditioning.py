@@ -50,35 +50,52 @@ def resolve_conditioning(how: GConditioning, arch: str) -> GConditioning:
 
 
 class ConditionalBatchNorm(nn.Module):
-    """BatchNorm without its own affine part, then a per-class scale (starting at 1) and shift
-    (starting at 0). The labels of the batch are set on `labels` by ConditionalGenerator."""
+    """BatchNorm without its own affine part, then a scale and shift computed from a condition.
 
-    def __init__(self, norm: nn.modules.batchnorm._BatchNorm, num_classes: int):
+    The condition is a batch of class labels (cgan, acgan): a per-class scale (starting at 1)
+    and shift (starting at 0) are looked up; or, with `condition_dim`, a batch of vectors
+    (BigGAN: the shared class embedding, with a chunk of z when hierarchical): the scale is
+    1 + a linear map of it and the shift another (Brock et al. 2019). The condition is passed
+    to `forward`, or set on `condition` by a generator whose blocks take x alone."""
+
+    def __init__(self, norm: nn.modules.batchnorm._BatchNorm, num_classes: int,
+                 condition_dim: int | None = None):
         super().__init__()
         c = norm.num_features
         self.norm = type(norm)(c, eps=norm.eps, momentum=norm.momentum, affine=False)
-        self.gain, self.bias = nn.Embedding(num_classes, c), nn.Embedding(num_classes, c)
-        nn.init.ones_(self.gain.weight)
-        nn.init.zeros_(self.bias.weight)
-        self.labels: torch.Tensor | None = None
+        if condition_dim is None:
+            self.gain, self.bias = nn.Embedding(num_classes, c), nn.Embedding(num_classes, c)
+            nn.init.ones_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+            self.gain_offset = 0.0
+        else:
+            self.gain = nn.Linear(condition_dim, c, bias=False)
+            self.bias = nn.Linear(condition_dim, c, bias=False)
+            nn.init.zeros_(self.gain.weight)
+            nn.init.zeros_(self.bias.weight)
+            self.gain_offset = 1.0
+        self.condition: torch.Tensor | None = None
 
-    def forward(self, x):
-        if self.labels is None:
+    def forward(self, x, condition: torch.Tensor | None = None):
+        condition = self.condition if condition is None else condition
+        if condition is None:
             raise GanError("a class-conditional BatchNorm was called without labels")
         shape = (x.shape[0], -1) + (1,) * (x.dim() - 2)
-        return (self.norm(x) * self.gain(self.labels).view(shape)
-                + self.bias(self.labels).view(shape))
+        return (self.norm(x) * (self.gain_offset + self.gain(condition)).view(shape)
+                + self.bias(condition).view(shape))
 
 
-def _replace_batchnorms(net: nn.Module, num_classes: int) -> list[ConditionalBatchNorm]:
+def replace_batchnorms(net: nn.Module, num_classes: int,
+                       condition_dim: int | None = None) -> list[ConditionalBatchNorm]:
+    """Every BatchNorm inside `net` swapped, in place, for a ConditionalBatchNorm."""
     swapped = []
     for name, child in net.named_children():
         if isinstance(child, nn.modules.batchnorm._BatchNorm):
-            cbn = ConditionalBatchNorm(child, num_classes)
+            cbn = ConditionalBatchNorm(child, num_classes, condition_dim)
             setattr(net, name, cbn)
             swapped.append(cbn)
         else:
-            swapped += _replace_batchnorms(child, num_classes)
+            swapped += replace_batchnorms(child, num_classes, condition_dim)
     return swapped
 
 
@@ -89,7 +106,7 @@ class ConditionalGenerator(nn.Module):
     def __init__(self, net: nn.Module, num_classes: int, how: GConditioning):
         super().__init__()
         self.net, self.num_classes, self.how = net, num_classes, how.value
-        self.cbn = _replace_batchnorms(net, num_classes) if how is GConditioning.cbn else []
+        self.cbn = replace_batchnorms(net, num_classes) if how is GConditioning.cbn else []
         if how is GConditioning.cbn and not self.cbn:
             raise ConfigError("model.g_conditioning=cbn needs BatchNorm layers in G and this "
                               "backbone has none; use model.g_conditioning=concat")
@@ -98,12 +115,12 @@ class ConditionalGenerator(nn.Module):
         if self.how == "concat":
             return self.net(torch.cat([z, one_hot(y, self.num_classes)], dim=1))
         for layer in self.cbn:  # the backbone's forward takes z alone: hand y to its norms
-            layer.labels = y
+            layer.condition = y
         try:
             return self.net(z)
         finally:
             for layer in self.cbn:
-                layer.labels = None
+                layer.condition = None
 
 
 class ConditionalGAN(GAN):

@@ -14,10 +14,16 @@ Every random draw a family makes while training goes through `randn`, `rand` and
 During training the loop hands the family a view (gancli/training/distributed.py) whose draws
 come from one stream seeded alike on every rank, each rank keeping its slice of the global batch:
 N processes then draw exactly what one process would.
+
+Sampling may trade variety for fidelity with `truncation(value)`: by default (BigGAN's trick)
+every standard-normal latent entry drawn inside it is redrawn until its magnitude is at most
+`value`; a family whose trick acts elsewhere (StyleGAN2: w = w_avg + psi (w - w_avg)) overrides
+`truncation` so that its `generate` applies it, leaving the draws alone.
 """
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterator
 
 import torch
@@ -25,6 +31,21 @@ from torch import nn
 
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
+
+
+def truncated_normal(shape: tuple[int, ...], threshold: float, device,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard normal draws of `shape`, each one beyond +-threshold redrawn until it is not
+    (BigGAN's truncation trick): the normal distribution restricted to [-threshold, threshold].
+    Deterministic for a given generator state."""
+    if threshold <= 0:
+        raise ConfigError(f"truncation must be > 0, got {threshold}")
+    z = torch.randn(shape, device=device, generator=generator)
+    outside = z.abs() > threshold
+    while outside.any():
+        z[outside] = torch.randn(int(outside.sum()), device=device, generator=generator)
+        outside = z.abs() > threshold
+    return z
 
 
 class Family(nn.Module):
@@ -62,7 +83,10 @@ class Family(nn.Module):
     # --- random draws: one stream under data-parallel training ----------------------------
 
     def randn(self, n: int, *shape: int, device, generator=None) -> torch.Tensor:
-        """(n, *shape) standard normal draws: one row per sample of the batch."""
+        """(n, *shape) standard normal draws: one row per sample of the batch; inside
+        `truncation(t)`, truncated to [-t, t]."""
+        if self._truncation is not None:
+            return truncated_normal((n, *shape), self._truncation, device, generator)
         return torch.randn(n, *shape, device=device, generator=generator)
 
     def rand(self, n: int, *shape: int, device, generator=None) -> torch.Tensor:
@@ -72,6 +96,19 @@ class Family(nn.Module):
         return torch.randint(high, (n, *shape), device=device, generator=generator)
 
     # --- sampling -------------------------------------------------------------------------
+
+    _truncation: float | None = None  # set by truncation(); read by randn
+
+    @contextlib.contextmanager
+    def truncation(self, value: float | None):
+        """Samples drawn inside are truncated at `value` (None: not at all). BigGAN's trick:
+        each standard-normal latent entry beyond +-value is redrawn. Override this where the
+        trick means something else (StyleGAN2's psi in w-space) and `generate` applies it."""
+        previous, self._truncation = self._truncation, value
+        try:
+            yield
+        finally:
+            self._truncation = previous
 
     def sample_latent(self, n: int, device: torch.device,
                       generator: torch.Generator | None = None) -> torch.Tensor:

@@ -22,6 +22,7 @@ TAGS = {
     "grad_norm_d": "grad_norm/d",
     "grad_norm_g": "grad_norm/g",
     "d_penalty": "loss/d_penalty",
+    "g_penalty": "loss/g_penalty",  # loss.ortho's term
     "steps_per_s": "speed/steps_per_s",
     "skipped_updates": "train/skipped_updates",  # dropped by train.nan_policy=skip
 }
