@@ -23,6 +23,9 @@ from gancli.translate import is_translation_run, load_translator, test_grid
 PNG_WRITERS = 4
 
 
+NOISE_MODES = ("random", "const", "none")
+
+
 @dataclass
 class SampleArgs:
     ckpt: str = ""  # required: a checkpoint file or a run directory
@@ -45,6 +48,10 @@ class SampleArgs:
     # BigGAN's standing statistics: G's BatchNorm statistics re-estimated from this many
     # batches of generated samples before sampling (0: the running averages of training)
     standing_stats: int = 0
+    # StyleGAN2: a style-mixing grid of mix x mix images below and beside their sources,
+    # coarse styles (the lower half of the layers) from the row, fine from the column (0: off)
+    mix: int = 0
+    noise: str | None = None  # StyleGAN2's noise inputs: random | const | none (null: random)
 
     def __post_init__(self):
         self.ckpt, self.out = expand_user_path(self.ckpt), expand_user_path(self.out)
@@ -53,6 +60,10 @@ class SampleArgs:
         require_non_negative("standing_stats", self.standing_stats, " (0 is off)")
         if self.interpolate < 0 or self.interpolate == 1:
             raise ConfigError(f"interpolate must be 0 (off) or >= 2, got {self.interpolate}")
+        if self.mix < 0 or self.mix == 1:
+            raise ConfigError(f"mix must be 0 (off) or >= 2, got {self.mix}")
+        if self.noise is not None and self.noise not in NOISE_MODES:
+            raise ConfigError(f"noise must be one of {', '.join(NOISE_MODES)}, got {self.noise}")
         if self.perturb is not None:
             self.perturb_amounts()
 
@@ -218,7 +229,7 @@ def run_sample(args: SampleArgs) -> Path:
     gan, _ = load_gan(args.ckpt, device, args.ema)
     check_label(gan, args.label)
     try:
-        with gan.truncation(args.truncation):
+        with gan.truncation(args.truncation), gan.noise_inputs(args.noise):
             if args.standing_stats:
                 standing_statistics(gan, args.standing_stats, args.batch_size, device,
                                     args.seed)
@@ -235,6 +246,11 @@ def _write_samples(args: SampleArgs, gan: Family, device: torch.device, out: Pat
         grid, columns = traversal_grid(gan, args.traverse, args.rows, args.steps, device,
                                        args.seed)
         return save_png(image_grid(grid, nrow=columns), out)
+    if args.mix:
+        if out.suffix.lower() != ".png":
+            raise ConfigError("mix= writes a .png grid")
+        return save_png(image_grid(gan.mixing_grid(args.mix, device, args.seed),
+                                   nrow=args.mix + 1), out)
     if args.perturb is not None:
         if gan.info.kind != "image" or out.suffix.lower() != ".png":
             raise ConfigError("perturb= writes a .png grid of an image model")

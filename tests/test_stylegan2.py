@@ -2,6 +2,7 @@
 the path-length quantity against an explicit Jacobian, style mixing, and an exact resume with
 ADA on. Tiny networks with random weights: only the wiring and the formulas are under test."""
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
@@ -14,6 +15,7 @@ from gancli.models.stylegan2 import (
     build_stylegan2,
     path_lengths,
 )
+from gancli.sampling import SampleArgs, load_gan, run_sample
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import train
 from tests.helpers import compose_config
@@ -107,3 +109,49 @@ def test_path_length_weight_on_a_model_without_styles_fails_clearly(tmp_path):
                           "device=cpu"])
     with pytest.raises(ConfigError, match="loss.pl_weight is StyleGAN2's path-length"):
         train(cfg, tmp_path)
+
+
+def _sampled_run(tmp_path):
+    train(compose_config([*SG2, "train.steps=2", "train.augment=[]", "train.augment_p=1"]),
+          tmp_path)
+    return tmp_path
+
+
+def test_sampling_truncation_noise_and_the_mixing_grid(tmp_path):
+    run = _sampled_run(tmp_path / "run")
+
+    def sample(*args):
+        out = run_sample(SampleArgs(ckpt=str(run), out=str(tmp_path / "s.npz"), n=4,
+                                    **dict(a.split("=") for a in args)))
+        return torch.from_numpy(np.load(out)["samples"])
+
+    const = sample("noise=const")
+    assert torch.equal(const, sample("noise=const"))  # the same z, the same fixed noise
+    assert not torch.equal(sample("noise=random"), sample("noise=random"))
+    flat = run_sample(SampleArgs(ckpt=str(run), out=str(tmp_path / "t.npz"), n=4,
+                                 truncation=1e-6, noise="none"))
+    flat = torch.from_numpy(np.load(flat)["samples"])
+    torch.testing.assert_close(flat, flat[:1].expand_as(flat))  # psi -> 0: every w is w_avg
+    model, _ = load_gan(run, torch.device("cpu"))
+    with model.noise_inputs("const"):
+        grid = model.mixing_grid(3, torch.device("cpu"), seed=0)
+        G = model.G
+        gen = torch.Generator().manual_seed(0)
+        rows = G.styles(model.sample_latent(3, torch.device("cpu"), generator=gen))
+        cols = G.styles(model.sample_latent(3, torch.device("cpu"), generator=gen))
+        half = G.synthesis.num_ws // 2
+        ws = torch.cat([rows[1:2, :half], cols[2:3, half:]], dim=1)  # row 1, column 2
+        torch.testing.assert_close(grid[(1 + 1) * 4 + 1 + 2], G.synthesis(ws, "const")[0])
+    assert grid.shape[0] == 16 and torch.equal(grid[0], torch.full_like(grid[0], -1.0))
+
+
+def test_stylegan2_sampling_options_on_other_models_fail_clearly(tmp_path):
+    train(compose_config(["dataset=ring8", "model=mlp", "train.steps=1", "device=cpu"]),
+          tmp_path)
+    for key, value, needle in [("noise", "const", "noise=const sets the noise inputs"),
+                               ("mix", 3, "mix= draws a style-mixing grid")]:
+        with pytest.raises(ConfigError, match=needle):
+            run_sample(SampleArgs(ckpt=str(tmp_path), out=str(tmp_path / "x.png"),
+                                  **{key: value}))
+    with pytest.raises(ConfigError, match="noise must be one of random, const, none"):
+        SampleArgs(ckpt="x", noise="loud")

@@ -110,6 +110,20 @@ class Family(nn.Module):
         finally:
             self._truncation = previous
 
+    @contextlib.contextmanager
+    def noise_inputs(self, mode: str | None):
+        """StyleGAN2's per-pixel noise while sampling: random | const | none (None: as
+        trained). Families without noise inputs accept only None."""
+        if mode is not None:
+            raise ConfigError(f"noise={mode} sets the noise inputs of model=stylegan2; model "
+                              f"{type(self).__name__} has none")
+        yield
+
+    def mixing_grid(self, n: int, device: torch.device, seed: int) -> torch.Tensor:
+        """A style-mixing grid ((n + 1)^2 images, row-major; StyleGAN2 overrides it)."""
+        raise ConfigError(f"mix= draws a style-mixing grid of model=stylegan2; model "
+                          f"{type(self).__name__} has no styles")
+
     def sample_latent(self, n: int, device: torch.device,
                       generator: torch.Generator | None = None) -> torch.Tensor:
         raise NotImplementedError

@@ -17,6 +17,7 @@ lazy R1 (`loss.r1`, `loss.reg_every`) and the non-saturating loss.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
 from enum import Enum
@@ -277,6 +278,53 @@ class StyleGAN2(GAN):
 
     def logged_terms(self) -> set[str]:
         return super().logged_terms() | {"pl_penalty"}
+
+    def _generators(self) -> list[StyleGenerator]:
+        return [m for m in self.modules() if isinstance(m, StyleGenerator)]
+
+    @contextlib.contextmanager
+    def truncation(self, value: float | None):
+        """StyleGAN2's truncation: w = w_avg + psi (w - w_avg) with psi = `value`, applied by
+        G itself; z is drawn as usual."""
+        with self._setting("truncation", 1.0 if value is None else value):
+            yield
+
+    @contextlib.contextmanager
+    def noise_inputs(self, mode: str | None):
+        with self._setting("noise", mode or "random"):
+            yield
+
+    @contextlib.contextmanager
+    def _setting(self, name: str, value):
+        generators = self._generators()
+        previous = [getattr(G, name) for G in generators]
+        for G in generators:
+            setattr(G, name, value)
+        try:
+            yield
+        finally:
+            for G, old in zip(generators, previous, strict=True):
+                setattr(G, name, old)
+
+    @torch.no_grad()
+    def mixing_grid(self, n: int, device: torch.device, seed: int) -> torch.Tensor:
+        """(n + 1)^2 images: a blank corner, n column sources along the top, n row sources
+        down the left, and in cell (i, j) row i's styles on the coarse layers (the lower half)
+        with column j's on the fine ones."""
+        G = self._generators()[0]
+        gen = torch.Generator(device).manual_seed(seed)
+        rows = G.styles(self.sample_latent(n, device, generator=gen), G.truncation)
+        cols = G.styles(self.sample_latent(n, device, generator=gen), G.truncation)
+        coarse = G.synthesis.num_ws // 2
+        mixed = torch.cat([rows[:, None, :coarse].expand(-1, n, -1, -1),
+                           cols[None, :, coarse:].expand(n, -1, -1, -1)], dim=2)
+        images = [G.synthesis(ws, G.noise) for ws in (cols, rows, mixed.flatten(0, 1))]
+        top, left, cells = images
+        blank = torch.full_like(top[:1], -1.0)
+        grid = [blank, top]
+        for i in range(n):
+            grid += [left[i:i + 1], cells[i * n:(i + 1) * n]]
+        return torch.cat(grid).float().cpu()
 
     def num_ws(self) -> int:
         return next(m.num_ws for m in self.modules() if isinstance(m, Synthesis))
