@@ -24,11 +24,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import time
 from pathlib import Path
 
 import torch
-from common import compose_run, is_trained
+from common import train_recipe
 
 from gancli.metrics.classifier import load_mnist_classifier
 from gancli.metrics.labels import (
@@ -39,25 +38,10 @@ from gancli.metrics.labels import (
     per_class_accuracy,
 )
 from gancli.sampling import generate_batches, load_gan
-from gancli.training.loop import train
 
 BENCHMARKS = ("cgan", "acgan", "biggan", "infogan", "sgan")
 PER_CLASS = 100  # samples of each requested class (cgan, acgan, biggan)
 INFO_SAMPLES = 10_000  # samples for the code / predicted-digit mutual information
-
-
-def train_recipe(name: str, run_dir: Path, seed: int, threads: int,
-                 overrides: list[str]) -> tuple[float, float] | None:
-    """Train +experiment=<name>_mnist5k into run_dir unless it is done; (wall seconds, CPU
-    seconds of this process) taken."""
-    cfg = compose_run([f"+experiment={name}_mnist5k", f"seed={seed}", "device=cpu",
-                       f"device.threads={threads}", *overrides])
-    if is_trained(run_dir, cfg.train.steps):
-        print(f"{name}: {run_dir} is already trained; measuring it")
-        return None
-    start, cpu = time.perf_counter(), time.process_time()
-    train(cfg, run_dir)
-    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def conditional_accuracy(ckpt: Path, seed: int) -> dict:
@@ -114,9 +98,9 @@ def measure(name: str, run_dir: Path, ckpt: Path, seed: int) -> dict:
     return sgan_accuracy(run_dir)
 
 
-def report(name: str, values: dict, seconds: tuple[float, float] | None) -> None:
-    took = (f" (trained in {seconds[0] / 60:.1f} min wall, {seconds[1] / 60:.1f} min CPU)"
-            if seconds else "")
+def report(name: str, values: dict, seconds: dict | None) -> None:
+    took = (f" (trained in {seconds['wall_s'] / 60:.1f} min wall, "
+            f"{seconds['cpu_s'] / 60:.1f} min CPU)" if seconds else "")
     print(f"\n== {name}{took}")
     if name in ("cgan", "acgan", "biggan"):
         per = " ".join(f"{c}:{a:.2f}" for c, a in enumerate(values["per_class"]))
@@ -152,7 +136,8 @@ def main() -> None:
         run_dir = args.runs / name if args.ckpt is None else args.ckpt.parent.parent
         seconds = None
         if args.ckpt is None:
-            seconds = train_recipe(name, run_dir, args.seed, args.threads, args.set)
+            seconds = train_recipe(f"{name}_mnist5k", run_dir, args.seed, args.threads,
+                                   args.set)
         ckpt = args.ckpt or run_dir / "checkpoints" / "last.pt"
         report(name, measure(name, run_dir, ckpt, args.seed), seconds)
 

@@ -19,14 +19,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 from pathlib import Path
 
 import torch
-from common import compose_run, is_trained
+from common import train_recipe
 
 from gancli.metrics.translation import evaluate_translation
-from gancli.training.loop import train
 from gancli.translate import load_translator
 
 RECIPES = {"cyclegan": "cyclegan_digits2mnist", "pix2pix": "pix2pix_edges2mnist"}
@@ -34,19 +32,6 @@ RECIPES = {"cyclegan": "cyclegan_digits2mnist", "pix2pix": "pix2pix_edges2mnist"
 TARGETS = {"cyclegan": {"label_a2b": 0.90, "label_cycle_b": 0.95},
            "pix2pix": {"label_a2b": 0.95}}
 BUDGET_CPU_S = {"cyclegan": 15 * 60, "pix2pix": 10 * 60}
-
-
-def train_recipe(name: str, run_dir: Path, seed: int, threads: int,
-                 overrides: list[str]) -> dict | None:
-    """Train the recipe into run_dir unless it is done; its wall and CPU seconds."""
-    cfg = compose_run([f"+experiment={RECIPES[name]}", f"seed={seed}", "device=cpu",
-                       f"device.threads={threads}", *overrides])
-    if is_trained(run_dir, cfg.train.steps):
-        print(f"{name}: {run_dir} is already trained; measuring it")
-        return None
-    wall, cpu = time.perf_counter(), time.process_time()
-    train(cfg, run_dir)
-    return {"wall_s": time.perf_counter() - wall, "cpu_s": time.process_time() - cpu}
 
 
 def measure(run_dir: Path) -> dict:
@@ -67,7 +52,7 @@ def main(argv: list[str] | None = None) -> None:
     rows = {}
     for name in args.names or list(RECIPES):
         run_dir = Path(args.runs) / name
-        timing = train_recipe(name, run_dir, args.seed, args.threads, args.set)
+        timing = train_recipe(RECIPES[name], run_dir, args.seed, args.threads, args.set)
         rows[name] = {**(timing or {}), **measure(run_dir)}
         (run_dir / "benchmark.json").write_text(json.dumps(rows[name], indent=2) + "\n")
     print(f"\n| recipe | metric | value | target |  (seed {args.seed}, {args.threads} thread)")
