@@ -11,6 +11,7 @@ import torch.nn.functional as F
 
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
+from gancli.losses.base import GanLoss
 from gancli.models import build_model
 from gancli.models.base import Judged
 from gancli.models.conditioning import ConditionalBatchNorm
@@ -247,23 +248,15 @@ def test_sgan_terms_supervised_cross_entropy_and_feature_matching():
     assert gan.g_adversarial_weight == 0.0
 
 
-class _ConstantLoss:
-    """A stand-in loss (d_loss 0, g_loss = mean score) so only the model's terms remain."""
+class _ConstantLoss(GanLoss):
+    """A stand-in loss (d_loss 0, g_loss = mean score, no regulariser) so only the model's
+    terms remain."""
 
     def d_loss(self, real, fake):
         return real.sum() * 0
 
     def g_loss(self, fake):
         return fake.mean()
-
-    def d_penalty(self, *args):
-        return None
-
-    def g_penalty(self, gan):
-        return None
-
-    def after_d_step(self, gan):
-        pass
 
 
 def test_the_step_adds_and_logs_the_extra_terms_and_weighs_the_adversarial_one():

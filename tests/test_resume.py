@@ -234,9 +234,9 @@ def test_nan_policy_skip_drops_updates_and_counts_them(tmp_path, monkeypatch):
 
 
 def test_first_signal_requests_a_stop_second_ctrl_c_exits_at_once():
-    from gancli.training.signals import GracefulStop
+    from gancli.training.signals import GracefulStop, Interrupted
 
-    with GracefulStop() as stop:
+    with pytest.raises(Interrupted), GracefulStop() as stop:  # the block never acted on it
         os.kill(os.getpid(), signal.SIGTERM)
         assert stop.signum == signal.SIGTERM
         with pytest.raises(KeyboardInterrupt):
