@@ -174,7 +174,7 @@ class ProGAN(GAN):
     def set_growth(self, step: int) -> bool:
         """Stage and alpha of update `step` in G and D (DDP-wrapped or not); True when the
         stage changed."""
-        stage, alpha = growth(step, self.phase_steps, self.G_stages())
+        stage, alpha = growth(step, self.phase_steps, self._generator().stages)
         changed = False
         for module in self.modules():
             if isinstance(module, Growing):
@@ -183,8 +183,9 @@ class ProGAN(GAN):
                 module.alpha.fill_(alpha)
         return changed
 
-    def G_stages(self) -> int:
-        return next(m.stages for m in self.modules() if isinstance(m, ProGenerator))
+    def _generator(self) -> ProGenerator:
+        """G itself, whether or not the training view wraps it in DDP."""
+        return next(m for m in self.modules() if isinstance(m, ProGenerator))
 
     def train_step(self, ctx, batches, step, stats):
         if self.set_growth(step) and self.reset_optimizer:
@@ -192,14 +193,14 @@ class ProGAN(GAN):
                 opt.state.clear()
         skipped = super().train_step(ctx, _AtResolution(batches, self), step, stats)
         if stats is not None:
-            growing = next(m for m in self.modules() if isinstance(m, ProGenerator))
+            growing = self._generator()
             stats.update(resolution=growing.resolution(), alpha=float(growing.alpha))
         return skipped
 
     def current(self, x: torch.Tensor) -> torch.Tensor:
         """Full-size real images as D sees them now: averaged down to the current resolution,
         and, while a block fades in, blended with the resolution below as G's output is."""
-        growing = next(m for m in self.modules() if isinstance(m, ProGenerator))
+        growing = self._generator()
         size = growing.resolution()
         x = F.adaptive_avg_pool2d(x, size) if x.shape[-1] != size else x
         if float(growing.alpha) < 1:
