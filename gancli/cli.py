@@ -717,7 +717,11 @@ def command_help(name: str, args: list[str]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):  # one line, not a traceback or silence
+        stops = (signal.SIGINT, signal.SIGTERM)
+        # A blocked mask survives exec: a parent that started us from a thread with these
+        # blocked would leave Ctrl-C and a preemption pending until the run ends.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
+        for sig in stops:  # one line, not a traceback or silence
             signal.signal(sig, _interrupt)
     argv = list(sys.argv[1:] if argv is None else argv)
     # Before torch loads OpenMP: waiting threads sleep instead of spinning, which keeps a run

@@ -25,7 +25,11 @@ def test_throughput_prints_both_loops_and_their_ratio(tmp_path):
                   "cpu", "--steps", "4", "--rounds", "1", cwd=tmp_path)
     row = next(line for line in out.splitlines() if line.startswith("| DCGAN-32 b64 gan |"))
     ref, ours, ratio = (float(cell) for cell in row.split("|")[2:5])
-    assert ref > 0 and ours > 0 and ratio == pytest.approx(ours / ref, abs=0.01)
+    assert ref > 0 and ours > 0
+    # the table rounds img/s to integers and the ratio to 0.01: on a slow machine (tens of
+    # img/s) the rounding alone moves ours/ref by more than 0.01
+    low, high = (ours - 0.5) / (ref + 0.5), (ours + 0.5) / max(ref - 0.5, 1e-9)
+    assert low - 0.005 <= ratio <= high + 0.005, (ref, ours, ratio)
 
 
 @pytest.mark.slow

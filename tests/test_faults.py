@@ -57,11 +57,16 @@ def _same_weights(a: dict, b: dict) -> bool:
     return wa.keys() == wb.keys() and all(torch.equal(wa[k], wb[k]) for k in wa)
 
 
-def _start(cwd: Path, *args: str) -> subprocess.Popen:
+def _start(cwd: Path, *args: str, blocked: tuple[int, ...] = ()) -> subprocess.Popen:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("HYDRA_FULL_ERROR", None)
+
+    def block():  # runs in the child before exec; a blocked mask survives exec
+        signal.pthread_sigmask(signal.SIG_BLOCK, blocked)
+
     return subprocess.Popen([sys.executable, "-m", "gancli", "train", *args], cwd=cwd, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=block if blocked else None)
 
 
 @pytest.fixture(scope="module")
@@ -490,6 +495,19 @@ def test_a_signal_during_start_up_is_one_line(tmp_path, sig):
     lines = [line for line in stderr.splitlines() if line.startswith("error:")]
     assert lines == [f"error: stopped by {signal.Signals(sig).name} before training began or "
                      f"after it ended; no checkpoint was written for this stop"], stderr
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_a_run_started_with_the_signals_blocked_still_stops(tmp_path, sig):
+    """A parent that blocked SIGINT/SIGTERM in the thread that started us (the mask survives
+    exec) must not make a preemption wait for the end of the run: one signal, no resend."""
+    stops = (signal.SIGINT, signal.SIGTERM)
+    proc = _start(tmp_path, *FAST, "train.steps=1", "hydra.run.dir=run", blocked=stops)
+    _wait_for(tmp_path / "run" / ".gancli.lock", proc)
+    proc.send_signal(sig)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + sig, stderr
+    assert "Traceback" not in stderr
 
 
 def test_a_signal_after_the_loops_last_look_is_not_lost():
