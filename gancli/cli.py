@@ -21,7 +21,7 @@ from omegaconf import OmegaConf
 from gancli.config import check_renamed, group_options
 from gancli.errors import ConfigError, GanError
 from gancli.paths import expand_user_path
-from gancli.training.signals import Interrupted
+from gancli.training.signals import Interrupted, forget_stop, raise_unhandled_stop, stop_now
 
 CONFIG_GROUPS = ("dataset", "model", "loss", "optimizer", "device")
 CHECKED_GROUPS = (*CONFIG_GROUPS, "hparams_search")  # `group=value` checked against conf/<group>/
@@ -29,10 +29,6 @@ CHECKED_GROUPS = (*CONFIG_GROUPS, "hparams_search")  # `group=value` checked aga
 
 def _debug() -> bool:
     return os.environ.get("HYDRA_FULL_ERROR") == "1"
-
-
-def _interrupt(signum, frame):
-    raise Interrupted(signum)
 
 
 def _fail(message: str) -> None:
@@ -722,7 +718,7 @@ def main(argv: list[str] | None = None) -> None:
         # blocked would leave Ctrl-C and a preemption pending until the run ends.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
         for sig in stops:  # one line, not a traceback or silence
-            signal.signal(sig, _interrupt)
+            signal.signal(sig, stop_now)
     argv = list(sys.argv[1:] if argv is None else argv)
     # Before torch loads OpenMP: waiting threads sleep instead of spinning, which keeps a run
     # fast on a CPU shared with other work (README, Set up); an explicit setting wins.
@@ -741,11 +737,13 @@ def main(argv: list[str] | None = None) -> None:
             print(command_help(argv[0], argv[1:]))
             return
         command(argv[1:])
+        raise_unhandled_stop()  # a stop whose exception something swallowed on the way
     except GanError as err:
         if _debug():
             raise
         _fail(str(err))
     except (Interrupted, KeyboardInterrupt) as err:
+        forget_stop()
         signum = getattr(err, "signum", signal.SIGINT)
         when = (" before training began or after it ended; no checkpoint was written for this "
                 "stop" if argv[0] == "train" else "")

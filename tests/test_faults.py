@@ -30,7 +30,7 @@ from PIL import Image
 from gancli.errors import GanError
 from gancli.training.checkpoint import load_checkpoint, save_checkpoint
 from gancli.training.loop import train
-from gancli.training.signals import GracefulStop, Interrupted
+from gancli.training.signals import GracefulStop, Interrupted, forget_stop, stop_now
 from tests.helpers import compose_config, run_gan
 from tests.test_resume import RING, _wait_for
 
@@ -508,6 +508,21 @@ def test_a_run_started_with_the_signals_blocked_still_stops(tmp_path, sig):
     _, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 128 + sig, stderr
     assert "Traceback" not in stderr
+
+
+def test_a_start_up_stop_that_something_swallowed_still_stops_the_loop():
+    """The start-up handler raises; code that swallows the exception (a C extension that
+    clears errors, a `__del__`) must not make the run train on: the loop looks again."""
+    try:
+        stop_now(signal.SIGTERM, None)
+    except Interrupted:
+        pass  # swallowed
+    with pytest.raises(Interrupted) as err, GracefulStop():
+        pytest.fail("the loop began")
+    assert err.value.signum == signal.SIGTERM
+    forget_stop()
+    with GracefulStop():  # reported: the next run in this process starts clean
+        pass
 
 
 def test_a_signal_after_the_loops_last_look_is_not_lost():

@@ -29,6 +29,30 @@ class Interrupted(BaseException):
         self.signum = signum
 
 
+_unhandled: int | None = None  # a start-up stop whose exception something swallowed
+
+
+def stop_now(signum, frame):
+    """Start-up handler (outside the loop): stop at once. The signal is also recorded, so code
+    that swallows the exception (a C extension clearing errors, a `__del__`) cannot lose it:
+    the loop's `GracefulStop` and the CLI's exit look for it again."""
+    global _unhandled
+    _unhandled = signum
+    raise Interrupted(signum)
+
+
+def raise_unhandled_stop() -> None:
+    """Raise `Interrupted` for a start-up signal whose exception never reached its handler."""
+    if _unhandled is not None:
+        raise Interrupted(_unhandled)
+
+
+def forget_stop() -> None:
+    """The stop was reported: a later command in this process starts clean."""
+    global _unhandled
+    _unhandled = None
+
+
 class GracefulStop:
     """Context manager: while active, the first SIGINT/SIGTERM sets `signum`; a second SIGINT
     raises KeyboardInterrupt immediately; one the block never acted on is raised as
@@ -46,6 +70,7 @@ class GracefulStop:
         self.signum = signum
 
     def __enter__(self):
+        raise_unhandled_stop()  # the loop is the first place after start-up that looks
         if threading.current_thread() is threading.main_thread():  # handlers live there only
             for sig in self.SIGNALS:
                 self._previous[sig] = signal.signal(sig, self._handle)
