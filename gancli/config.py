@@ -7,6 +7,7 @@ block's `name`, so a new model brings its own schema with it.
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from enum import Enum
 from importlib.resources import files
@@ -261,6 +262,29 @@ RENAMED = {
     "model.hidden_d": "model.width_d",
     "model.d.spectral_norm": "model.spectral_norm_d",
 }
+
+
+def current_spelling(config: dict) -> dict:
+    """A stored config (an older checkpoint's) with renamed keys under their new names."""
+    config = copy.deepcopy(config)
+    for old, new in RENAMED.items():
+        *parents, leaf = old.split(".")
+        chain = [config]
+        for key in parents:
+            node = chain[-1].get(key) if isinstance(chain[-1], dict) else None
+            chain.append(node)
+        if not isinstance(chain[-1], dict) or leaf not in chain[-1]:
+            continue
+        value = chain[-1].pop(leaf)
+        for depth in range(len(parents), 0, -1):  # `model.d: {}` once its one key moved
+            if not chain[depth]:
+                chain[depth - 1].pop(parents[depth - 1])
+        *new_parents, new_leaf = new.split(".")
+        target = config
+        for key in new_parents:
+            target = target.setdefault(key, {})
+        target[new_leaf] = value
+    return config
 
 
 def check_renamed(key: str) -> None:

@@ -162,6 +162,20 @@ def test_checkpoint_that_does_not_match_its_model_config(tmp_path, tiny_run):
     assert "does not match its model config 'dcgan'" in out.stderr
 
 
+def test_a_checkpoint_with_keys_spelled_the_old_way_still_loads(tmp_path, tiny_run):
+    from gancli.training.snapshot import load_trained
+
+    state = torch.load(tiny_run / "checkpoints" / "last.pt", weights_only=True)
+    model = state["config"]["model"]  # as gancli wrote it before the renames
+    model["hidden_g"], model["hidden_d"] = model.pop("width_g"), model.pop("width_d")
+    model["d"] = {"spectral_norm": model.pop("spectral_norm_d")}
+    torch.save(state, tmp_path / "old.pt")
+    family, loaded = load_trained(tmp_path / "old.pt", torch.device("cpu"), ema=False)
+    assert loaded["config"]["model"]["width_g"] == 8 and "d" not in loaded["config"]["model"]
+    for key, value in family.state_dict().items():
+        assert torch.equal(value, state["model"][key]), key
+
+
 def test_resume_with_a_conflicting_config_is_refused(tmp_path):
     train(compose_config([*RING, "train.steps=10", "train.ckpt_every=10"]), tmp_path / "run")
     out = run_gan("train", *RING, "train.steps=20", "model.width_g=64", "resume=run",

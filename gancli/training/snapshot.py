@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from gancli.config import Config, to_container
+from gancli.config import Config, current_spelling, to_container
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models import Family, build_model
@@ -51,10 +51,13 @@ RESUME_KEYS = {"optimizers": dict, "schedules": dict, "sampler": dict, "rng": di
 
 
 def upgrade(state: dict, path) -> dict:
-    """A schema-1 checkpoint (one G, one D) in today's layout."""
+    """An older checkpoint in today's layout: a schema-1 one (one G, one D) rearranged, and
+    config keys renamed since under their new names."""
+    state = dict(state)
+    if isinstance(state.get("config"), dict):
+        state["config"] = current_spelling(state["config"])
     if state.get("schema", 1) >= SCHEMA:
         return state
-    state = dict(state)
     G, D = require(state, "G", dict, path), require(state, "D", dict, path)
     state["model"] = {**_prefixed("G", G), **_prefixed("D", D)}
     del state["G"], state["D"]
