@@ -14,7 +14,7 @@ from tests.helpers import REPO, TINY, compose_config
 
 def _script(*args, cwd):
     result = subprocess.run([sys.executable, *args], capture_output=True, text=True,
-                            timeout=300, cwd=cwd)
+                            timeout=900, cwd=cwd)
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
