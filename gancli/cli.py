@@ -712,14 +712,26 @@ def command_help(name: str, args: list[str]) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
+    previous = {}
     if threading.current_thread() is threading.main_thread():
         stops = (signal.SIGINT, signal.SIGTERM)
         # A blocked mask survives exec: a parent that started us from a thread with these
         # blocked would leave Ctrl-C and a preemption pending until the run ends.
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stops)
         for sig in stops:  # one line, not a traceback or silence
-            signal.signal(sig, stop_now)
-    argv = list(sys.argv[1:] if argv is None else argv)
+            previous[sig] = signal.signal(sig, stop_now)
+    try:
+        _command(list(sys.argv[1:] if argv is None else argv))
+    finally:  # called in-process (tests, notebooks): the caller's handlers come back
+        if previous:
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, previous)  # none lands half-way
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _command(argv: list[str]) -> None:
+    """One gan command; its errors and stops end as one line and an exit status."""
     # Before torch loads OpenMP: waiting threads sleep instead of spinning, which keeps a run
     # fast on a CPU shared with other work (README, Set up); an explicit setting wins.
     os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")

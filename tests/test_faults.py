@@ -525,6 +525,17 @@ def test_a_start_up_stop_that_something_swallowed_still_stops_the_loop():
         pass
 
 
+def test_gan_run_in_process_gives_the_callers_signal_handlers_back():
+    from gancli.cli import main
+
+    stops = (signal.SIGINT, signal.SIGTERM)
+    before = {sig: signal.getsignal(sig) for sig in stops}
+    main(["--help"])
+    with pytest.raises(SystemExit):
+        main(["sample", "nokey"])  # an error: one line and exit 1
+    assert {sig: signal.getsignal(sig) for sig in stops} == before
+
+
 def test_a_signal_after_the_loops_last_look_is_not_lost():
     """The loop looks for a signal at the end of each step; one that lands after its last
     look (the final checkpoint is written) still stops the process, not exit 0."""
