@@ -325,13 +325,22 @@ def test_cyclegan_resume_is_bit_identical_and_gan_eval_measures_it(tmp_path):
     assert metrics["label_source_b"] > 0.9  # untranslated MNIST: the classifier's own data
 
 
-def test_evaluation_during_training_translates_the_held_out_inputs(tmp_path):
+def test_translator_evaluates_during_training_and_loads_its_ema_sampler(tmp_path):
     # train.eval_every: mnist_fid of G_ab's (EMA) translations of held-out A against domain B
     run = [*TINY_CYCLE, "train.steps=2", "train.eval_every=2", "train.eval_metric=mnist_fid",
            "train.eval_n=20", "train.ema.decay=0.9"]
     best = train(compose_config(run), tmp_path / "run")
     assert 0 < best < float("inf")
     assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
+    # train.ema averages the sampler G_ab; gan eval, sample and translate load the average
+    from gancli.translate import load_translator
+
+    state = load_checkpoint(tmp_path / "run")
+    family, _ = load_translator(tmp_path / "run", torch.device("cpu"))
+    for key, value in family.G_ab.state_dict().items():
+        assert torch.equal(value, state["ema"][key]), key
+    assert not all(torch.equal(state["ema"][k], state["model"][f"G_ab.{k}"])
+                   for k in state["ema"])
 
 
 def test_pix2pix_resume_is_bit_identical_and_gan_eval_measures_it(tmp_path):
