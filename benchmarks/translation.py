@@ -15,7 +15,8 @@ set). The rule for cyclegan, fixed before the screening runs of README's "Measur
 candidate settings, each trained once with seed 0, pick the one with the highest
 `val_label_a2b`, the label preservation of G_ab on domain A's *training* digits (their labels
 never enter training: CycleGAN is unpaired), read at the final step; then train that recipe
-fresh with seeds 0 and 1 and report its held-out scores.
+fresh with seeds 0 and 1 and report its held-out scores. (Two candidates then tied on
+val_label_a2b; the cheaper in CPU seconds was taken, a tie-break added after the tie: README.)
 
     python benchmarks/translation.py                      # train and measure both
     python benchmarks/translation.py cyclegan --seed 1 --runs outputs/translation
