@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import torch
 
 from gancli.training.loop import train
 from tests.helpers import REPO, TINY, compose_config
@@ -69,3 +70,36 @@ def test_baselines_trains_for_a_cpu_budget_and_prints_the_table(tmp_path):
     assert int(steps) >= 1 and float(fid) > 0 and 0 <= float(precision) <= 1
     assert 0 <= float(recall) <= 1 and 1 <= int(classes) <= 10
     assert (tmp_path / "baseline_ae.png").is_file()
+
+
+class _Recording:
+    """A stand-in translator that returns its inputs (or blank images) and records them."""
+
+    def __init__(self, blank: bool):
+        self.blank, self.seen = blank, []
+
+    def translate(self, x, direction):
+        self.seen.append((len(x), direction))
+        return -torch.ones_like(x) if self.blank else x
+
+
+def test_translation_validation_reads_domain_a_training_items_only():
+    # the selection rule's score: the held-out test digits must not enter it
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    from translation import validation
+
+    from gancli.data import build_dataset
+    from gancli.metrics.classifier import load_mnist_classifier
+    from gancli.metrics.translation import label_preservation
+
+    data = build_dataset(compose_config(["dataset=digits2mnist"]).dataset)
+    device = torch.device("cpu")
+    same, blank = _Recording(blank=False), _Recording(blank=True)
+    kept = validation(same, data, device)["val_label_a2b"]
+    assert sum(n for n, _ in same.seen) == len(data.a) == 1797 - 10 * 30
+    assert {direction for _, direction in same.seen} == {"a2b"}
+    classifier = load_mnist_classifier(device)
+    x, y = data.a.items(torch.arange(len(data.a)))
+    assert kept == pytest.approx(label_preservation(classifier, x, y))
+    # blank outputs are one class to the classifier: about a tenth of the labels
+    assert validation(blank, data, device)["val_label_a2b"] < 0.2 < kept

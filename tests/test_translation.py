@@ -264,6 +264,18 @@ def test_named_dataset_offline_says_where_to_put_the_files(tmp_path, monkeypatch
     assert f"{tmp_path / 'horse2zebra'}/ (trainA/ trainB/ testA/ testB/)" in message
 
 
+@pytest.mark.parametrize("group,name", [("cyclegan_folder", "horse2zebra"),
+                                        ("paired", "facades")])
+def test_download_is_a_plain_key_of_the_folder_groups(tmp_path, group, name):
+    # dataset.download=false without a "+": the key is in the group's YAML
+    cfg = compose_config([f"dataset={group}", f"dataset.name={name}",
+                          f"dataset.root={tmp_path}", "dataset.download=false"])
+    assert cfg.dataset.download is False
+    with pytest.raises(GanError) as err:
+        build_dataset(cfg.dataset)
+    assert "\n" not in str(err.value) and "set dataset.download=true" in str(err.value)
+
+
 def test_bad_direction_is_one_line_naming_the_choices():
     with pytest.raises(ConfigError) as err:
         parse_args(TranslateArgs, ["direction=x"], "translate")
@@ -311,6 +323,24 @@ def test_cyclegan_resume_is_bit_identical_and_gan_eval_measures_it(tmp_path):
     assert set(metrics) == {"mnist_fid_a2b", "mnist_fid_b2a", "label_source_a", "label_a2b",
                             "label_source_b", "label_b2a", "label_cycle_a", "label_cycle_b"}
     assert metrics["label_source_b"] > 0.9  # untranslated MNIST: the classifier's own data
+
+
+def test_translator_evaluates_during_training_and_loads_its_ema_sampler(tmp_path):
+    # train.eval_every: mnist_fid of G_ab's (EMA) translations of held-out A against domain B
+    run = [*TINY_CYCLE, "train.steps=2", "train.eval_every=2", "train.eval_metric=mnist_fid",
+           "train.eval_n=20", "train.ema.decay=0.9"]
+    best = train(compose_config(run), tmp_path / "run")
+    assert 0 < best < float("inf")
+    assert (tmp_path / "run" / "checkpoints" / "best.pt").is_file()
+    # train.ema averages the sampler G_ab; gan eval, sample and translate load the average
+    from gancli.translate import load_translator
+
+    state = load_checkpoint(tmp_path / "run")
+    family, _ = load_translator(tmp_path / "run", torch.device("cpu"))
+    for key, value in family.G_ab.state_dict().items():
+        assert torch.equal(value, state["ema"][key]), key
+    assert not all(torch.equal(state["ema"][k], state["model"][f"G_ab.{k}"])
+                   for k in state["ema"])
 
 
 def test_pix2pix_resume_is_bit_identical_and_gan_eval_measures_it(tmp_path):

@@ -105,6 +105,9 @@ class TranslationFilesConfig:
     load_size: int = 286  # images are resized so their shorter side is this
     crop_size: int = 256  # then cropped to this square (random for training)
     flip: bool = True  # random left-right flips of training images
+    # a named dataset (dataset.name=horse2zebra, facades, ...): fetch it from the reference's
+    # URL when <root>/<name>/ is missing; a folder of your own is never downloaded
+    download: bool = True
 
     def __post_init__(self):
         if self.channels not in (1, 3):
@@ -278,14 +281,12 @@ def build_paired(cfg: PairedConfig) -> TranslationData:
 class NamedUnpairedConfig(TranslationFilesConfig):
     name: str = "horse2zebra"
     root: str = "data"  # the dataset is read from (or downloaded to) <root>/<name>/
-    download: bool = True  # fetch it from the reference's URL when <root>/<name>/ is missing
 
 
 @dataclass
 class NamedPairedConfig(PairedConfig):
     name: str = "facades"
     root: str = "data"  # the dataset is read from (or downloaded to) <root>/<name>/
-    download: bool = True  # fetch it from the reference's URL when <root>/<name>/ is missing
 
 
 def fetch(url: str, root: Path, name: str, layout: str) -> Path:

@@ -186,11 +186,15 @@ class DatasetSource(Source):
                 "used": len(self), "seed": self.seed}
 
     def batches(self, batch_size):
-        from gancli.data.base import TensorData
+        from gancli.data.base import StreamedData, TensorData
 
         if isinstance(self.data, TensorData) and self.data.x.dtype == torch.uint8:
             for i in range(0, len(self), batch_size):
                 yield self.data.x[self.indices[i:i + batch_size]]
+            return
+        if not isinstance(self.data, StreamedData):  # e.g. translation data: its domain B
+            for chunk in self.data.real_samples(len(self), self.seed).split(batch_size):
+                yield to_uint8(chunk)
             return
         loader = DataLoader(_Quantized(self.data.dataset, self.indices.tolist()),
                             batch_size=batch_size, num_workers=self.num_workers)

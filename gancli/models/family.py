@@ -138,6 +138,11 @@ class Family(nn.Module):
         """Samples in data space; `G` may be another copy of the sampler (the EMA one)."""
         raise NotImplementedError
 
+    def bind(self, data, device: torch.device) -> None:
+        """Take from `data` (the run's GanData) what sampling needs besides the weights, e.g. a
+        translator's held-out inputs. Called once the data are built: by the loop before
+        anything is sampled or evaluated, and when a checkpoint is loaded for sampling."""
+
     # --- training -------------------------------------------------------------------------
 
     def train_step(self, ctx, batches: Iterator, step: int, stats: dict | None) -> int:

@@ -97,6 +97,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
 
     # Construct the model family, its loss and one optimizer and schedule per parameter group
     family = build_model(cfg.model, data.info).to(device)
+    family.bind(data, device)  # what sampling needs from the data (a translator's inputs)
     metric = t.metric or (t.eval_metric.value if t.eval_every else family.default_metric)
     logged = family.logged_terms() | {"steps_per_s", "skipped_updates"} | evaluation_keys(t)
     if t.augment_p == "ada":
