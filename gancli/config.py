@@ -32,6 +32,11 @@ class Toggle(Enum):
     off = "off"
 
 
+class Clock(Enum):
+    wall = "wall"  # seconds of real time
+    cpu = "cpu"  # this process's CPU seconds (fair on a shared machine)
+
+
 class Augment(Enum):
     flip = "flip"
     color = "color"  # brightness, saturation and contrast
@@ -146,6 +151,10 @@ class TrainConfig:
     eval_n: int = 2000  # generated (and real) images per evaluation
     eval_inception_weights: str | None = None  # default: torch hub's cache
     histogram_every: int = 0  # steps between weight/gradient histograms in TensorBoard (0: off)
+    # stop after this many seconds of this process (null: no limit): the first step that starts
+    # past it is the last, saved and exported as train.steps' last is; a resume starts afresh
+    max_seconds: float | None = None
+    clock: Clock = Clock.wall  # what max_seconds counts: wall (real) or cpu (process CPU) time
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",
@@ -159,6 +168,7 @@ class TrainConfig:
         require_non_negative("train.histogram_every", self.histogram_every, " (0 is off)")
         self._check_augment_p()
         require_non_negative("train.eval_every", self.eval_every, " (0 is off)")
+        require_positive("train.max_seconds", self.max_seconds, " seconds (null: no limit)")
         if self.eval_n < 10:
             raise ConfigError(f"train.eval_n must be >= 10, got {self.eval_n}")
 
