@@ -76,6 +76,22 @@ def test_style_mixing_switches_to_the_second_w_at_the_cut():
         torch.testing.assert_close(ws[i, c:], w2[i, c:])
 
 
+def test_truncation_cutoff_leaves_the_layers_past_it_untouched():
+    torch.manual_seed(0)
+    model = build_stylegan2(StyleGAN2Config(**TINY), INFO)
+    G = model.G.eval()
+    G.w_avg.normal_()  # a centre away from 0, so truncation moves every entry
+    z, cutoff = torch.randn(3, 8), 2
+    full, cut = G.styles(z), G.styles(z, 0.5, cutoff)
+    torch.testing.assert_close(cut[:, :cutoff], torch.lerp(G.w_avg, full[:, :cutoff], 0.5))
+    assert torch.equal(cut[:, cutoff:], full[:, cutoff:])
+    assert not torch.equal(cut[:, :cutoff], full[:, :cutoff])
+    # through the sampling context, as gan sample truncation=0.5 truncation_cutoff=2 sets it
+    with model.truncation(0.5, cutoff), model.noise_inputs("const"):
+        _, ws = G(z, return_ws=True)
+    assert torch.equal(ws, cut)
+
+
 SG2 = ["+experiment=stylegan2_mnist5k", "dataset.resolution=16", "model.width_g=8",
        "model.width_d=8", "model.z_dim=8", "model.w_dim=8", "train.batch_size=8",
        "train.log_every=1", "train.sample_every=100", "train.ckpt_every=3", "device=cpu",
@@ -149,7 +165,8 @@ def test_stylegan2_sampling_options_on_other_models_fail_clearly(tmp_path):
     train(compose_config(["dataset=ring8", "model=mlp", "train.steps=1", "device=cpu"]),
           tmp_path)
     for key, value, needle in [("noise", "const", "noise=const sets the noise inputs"),
-                               ("mix", 3, "mix= draws a style-mixing grid")]:
+                               ("mix", 3, "mix= draws a style-mixing grid"),
+                               ("truncation_cutoff", 2, "truncation_cutoff= truncates")]:
         with pytest.raises(ConfigError, match=needle):
             run_sample(SampleArgs(ckpt=str(tmp_path), out=str(tmp_path / "x.png"),
                                   **{key: value}))
