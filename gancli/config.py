@@ -302,8 +302,42 @@ def validate(cfg: DictConfig | dict) -> Config:
         if block is None or "name" not in block:
             raise ConfigError(f"config group '{group}' is missing or has no 'name'")
         entry = registry.get(str(block.name))
-        setattr(typed, group, _typed(entry.config, block, group))
+        setattr(typed, group, _typed(entry.config, _resolved(block, group), group))
     return typed
+
+
+def _resolved(block: DictConfig, group: str) -> dict:
+    """A group's block with its interpolations resolved where they stand, in the whole config
+    (a `${model_preset:...}` in the loss group reads model.preset)."""
+    try:
+        return OmegaConf.to_container(block, resolve=True)
+    except OmegaConfBaseException as err:
+        cause = err
+        while cause is not None and not isinstance(cause, ConfigError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:  # a resolver's own one-line message
+            raise ConfigError(str(cause)) from None
+        raise ConfigError(_describe(err, group)) from err
+
+
+_NO_DEFAULT = object()
+
+
+def _model_preset(key: str, default: Any = _NO_DEFAULT, *, _root_: DictConfig) -> Any:
+    """`${model_preset:KEY}` or `${model_preset:KEY,DEFAULT}`: KEY's value in the preset that
+    model.preset names, from the PRESETS table of the model's schema (e.g. StyleGAN2's
+    cifar and small); DEFAULT when the model has no presets or its preset leaves KEY alone.
+    A key set anywhere else (a recipe, the command line) replaces the interpolation."""
+    model = _root_.get("model") or {}
+    schema = MODELS.get(str(model.get("name"))).config
+    presets = getattr(schema, "PRESETS", {})
+    preset = model.get("preset")
+    if presets and preset not in presets:
+        raise ConfigError(f"model.preset must be one of {', '.join(presets)}, got {preset}")
+    value = presets.get(preset, {}).get(key, default)
+    if value is _NO_DEFAULT:
+        raise ConfigError(f"model.preset={preset} of model {model.get('name')} sets no {key}")
+    return value
 
 
 def to_container(cfg: Config) -> dict:
@@ -319,6 +353,8 @@ def _register_resolvers() -> None:
     from gancli.directions import register_resolvers
 
     register_resolvers()  # ${gancli_direction:...} in conf/hparams_search/*.yaml
+    if not OmegaConf.has_resolver("model_preset"):
+        OmegaConf.register_new_resolver("model_preset", _model_preset)
 
 
 _register_resolvers()

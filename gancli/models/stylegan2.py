@@ -21,6 +21,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -54,9 +55,29 @@ class DArch(Enum):
     orig = "orig"  # plain conv blocks
 
 
+# model.preset: the values conf/model/stylegan2.yaml's `${model_preset:KEY}` entries take (and
+# loss.pl_weight's, in every loss group); a key set in a recipe or on the command line wins.
+PRESETS = {
+    # the defaults: the paper's config-f at a quarter of its width
+    "base": dict(z_dim=128, w_dim=128, mapping_layers=8, width_g=128, width_d=128,
+                 style_mixing=0.9, d_arch="resnet", mbstd_group=4, pl_weight=2.0),
+    # NVlabs/stylegan2-ada-pytorch train.py cfg_specs['cifar'] (fmaps 1: 512 channels at
+    # 32x32), with its cifar exceptions: no path-length regulariser, no mixing, D orig
+    "cifar": dict(z_dim=512, w_dim=512, mapping_layers=2, width_g=512, width_d=512,
+                  style_mixing=0.0, d_arch="orig", mbstd_group=32, pl_weight=0.0),
+    # CPU-sized for 32x32 (+experiment=stylegan2_mnist5k: about 0.4 CPU s a step at batch 32)
+    "small": dict(z_dim=64, w_dim=64, mapping_layers=2, width_g=64, width_d=64,
+                  style_mixing=0.9, d_arch="resnet", mbstd_group=4, pl_weight=2.0),
+}
+
+
 @dataclass
 class StyleGAN2Config(ModelOptions):
+    PRESETS: ClassVar[dict[str, dict]] = PRESETS
     name: str = "stylegan2"
+    # base | cifar | small: the values of the keys below that the YAML leaves to the preset
+    # (z_dim, w_dim, mapping_layers, widths, style_mixing, d_arch, mbstd_group, loss.pl_weight)
+    preset: str = "base"
     z_dim: int = 128  # dimensions of z (512 in the paper)
     w_dim: int = 128  # dimensions of the style w (512 in the paper)
     mapping_layers: int = 8  # layers of the mapping network (the reference's cifar config: 2)
@@ -73,6 +94,9 @@ class StyleGAN2Config(ModelOptions):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.preset not in PRESETS:
+            raise ConfigError(f"model.preset must be one of {', '.join(PRESETS)}, got "
+                              f"{self.preset}")
         for key in ("z_dim", "w_dim", "mapping_layers", "mapping_lr", "width_g", "width_d",
                     "mbstd_channels"):
             require_positive(f"model.{key}", getattr(self, key))
