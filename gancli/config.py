@@ -50,6 +50,9 @@ class EMAConfig:
     decay: float | None = None  # e.g. 0.999; null with half_life null: no EMA
     half_life: float | None = None  # in images, e.g. 10000 (StyleGAN's ema_kimg=10)
     start: int = 0  # the copy follows G exactly until this step (BigGAN's ema_start)
+    # half_life at most this share of the images seen so far (StyleGAN2-ADA's ema_rampup,
+    # 0.05), so early, fast-moving weights are not averaged for long; null: off
+    rampup: float | None = None
 
     def __post_init__(self):
         if self.decay is not None and self.half_life is not None:
@@ -57,6 +60,10 @@ class EMAConfig:
         if self.decay is not None and not 0 <= self.decay < 1:
             raise ConfigError(f"train.ema.decay must be in [0, 1), got {self.decay}")
         require_positive("train.ema.half_life", self.half_life, " images")
+        require_positive("train.ema.rampup", self.rampup, " (a share of the images seen)")
+        if self.rampup is not None and self.half_life is None:
+            raise ConfigError("train.ema.rampup shortens train.ema.half_life, which is not set; "
+                              "e.g. train.ema.half_life=10000 train.ema.rampup=0.05")
         if self.start < 0:
             raise ConfigError(f"train.ema.start must be >= 0, got {self.start}")
 
@@ -64,10 +71,14 @@ class EMAConfig:
     def enabled(self) -> bool:
         return self.decay is not None or self.half_life is not None
 
-    def beta(self, batch_size: int) -> float:
-        """Weight of the old average at each update of `batch_size` images."""
+    def beta(self, batch_size: int, images_seen: int | None = None) -> float:
+        """Weight of the old average at an update of `batch_size` images, `images_seen` in
+        all so far (which `rampup` needs)."""
         if self.half_life is not None:
-            return 0.5 ** (batch_size / self.half_life)
+            half_life = self.half_life
+            if self.rampup is not None and images_seen is not None:
+                half_life = min(half_life, self.rampup * images_seen)
+            return 0.5 ** (batch_size / half_life)
         return float(self.decay or 0.0)
 
 
