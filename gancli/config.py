@@ -33,6 +33,11 @@ class Toggle(Enum):
     off = "off"
 
 
+class Clock(Enum):
+    wall = "wall"  # seconds of real time
+    cpu = "cpu"  # this process's CPU seconds (fair on a shared machine)
+
+
 class Augment(Enum):
     flip = "flip"
     color = "color"  # brightness, saturation and contrast
@@ -46,6 +51,9 @@ class EMAConfig:
     decay: float | None = None  # e.g. 0.999; null with half_life null: no EMA
     half_life: float | None = None  # in images, e.g. 10000 (StyleGAN's ema_kimg=10)
     start: int = 0  # the copy follows G exactly until this step (BigGAN's ema_start)
+    # half_life at most this share of the images seen so far (StyleGAN2-ADA's ema_rampup,
+    # 0.05), so early, fast-moving weights are not averaged for long; null: off
+    rampup: float | None = None
 
     def __post_init__(self):
         if self.decay is not None and self.half_life is not None:
@@ -53,6 +61,10 @@ class EMAConfig:
         if self.decay is not None and not 0 <= self.decay < 1:
             raise ConfigError(f"train.ema.decay must be in [0, 1), got {self.decay}")
         require_positive("train.ema.half_life", self.half_life, " images")
+        require_positive("train.ema.rampup", self.rampup, " (a share of the images seen)")
+        if self.rampup is not None and self.half_life is None:
+            raise ConfigError("train.ema.rampup shortens train.ema.half_life, which is not set; "
+                              "e.g. train.ema.half_life=10000 train.ema.rampup=0.05")
         if self.start < 0:
             raise ConfigError(f"train.ema.start must be >= 0, got {self.start}")
 
@@ -60,10 +72,14 @@ class EMAConfig:
     def enabled(self) -> bool:
         return self.decay is not None or self.half_life is not None
 
-    def beta(self, batch_size: int) -> float:
-        """Weight of the old average at each update of `batch_size` images."""
+    def beta(self, batch_size: int, images_seen: int | None = None) -> float:
+        """Weight of the old average at an update of `batch_size` images, `images_seen` in
+        all so far (which `rampup` needs)."""
         if self.half_life is not None:
-            return 0.5 ** (batch_size / self.half_life)
+            half_life = self.half_life
+            if self.rampup is not None and images_seen is not None:
+                half_life = min(half_life, self.rampup * images_seen)
+            return 0.5 ** (batch_size / half_life)
         return float(self.decay or 0.0)
 
 
@@ -147,6 +163,10 @@ class TrainConfig:
     eval_n: int = 2000  # generated (and real) images per evaluation
     eval_inception_weights: str | None = None  # default: torch hub's cache
     histogram_every: int = 0  # steps between weight/gradient histograms in TensorBoard (0: off)
+    # stop after this many seconds of this process (null: no limit): the first step that starts
+    # past it is the last, saved and exported as train.steps' last is; a resume starts afresh
+    max_seconds: float | None = None
+    clock: Clock = Clock.wall  # what max_seconds counts: wall (real) or cpu (process CPU) time
 
     def __post_init__(self):
         for key in ("steps", "batch_size", "n_critic", "sample_every", "ckpt_every",
@@ -160,6 +180,7 @@ class TrainConfig:
         require_non_negative("train.histogram_every", self.histogram_every, " (0 is off)")
         self._check_augment_p()
         require_non_negative("train.eval_every", self.eval_every, " (0 is off)")
+        require_positive("train.max_seconds", self.max_seconds, " seconds (null: no limit)")
         if self.eval_n < 10:
             raise ConfigError(f"train.eval_n must be >= 10, got {self.eval_n}")
 
@@ -316,8 +337,42 @@ def validate(cfg: DictConfig | dict) -> Config:
         if block is None or "name" not in block:
             raise ConfigError(f"config group '{group}' is missing or has no 'name'")
         entry = registry.get(str(block.name))
-        setattr(typed, group, _typed(entry.config, block, group))
+        setattr(typed, group, _typed(entry.config, _resolved(block, group), group))
     return typed
+
+
+def _resolved(block: DictConfig, group: str) -> dict:
+    """A group's block with its interpolations resolved where they stand, in the whole config
+    (a `${model_preset:...}` in the loss group reads model.preset)."""
+    try:
+        return OmegaConf.to_container(block, resolve=True)
+    except OmegaConfBaseException as err:
+        cause = err
+        while cause is not None and not isinstance(cause, ConfigError):
+            cause = cause.__cause__ or cause.__context__
+        if cause is not None:  # a resolver's own one-line message
+            raise ConfigError(str(cause)) from None
+        raise ConfigError(_describe(err, group)) from err
+
+
+_NO_DEFAULT = object()
+
+
+def _model_preset(key: str, default: Any = _NO_DEFAULT, *, _root_: DictConfig) -> Any:
+    """`${model_preset:KEY}` or `${model_preset:KEY,DEFAULT}`: KEY's value in the preset that
+    model.preset names, from the PRESETS table of the model's schema (e.g. StyleGAN2's
+    cifar and small); DEFAULT when the model has no presets or its preset leaves KEY alone.
+    A key set anywhere else (a recipe, the command line) replaces the interpolation."""
+    model = _root_.get("model") or {}
+    schema = MODELS.get(str(model.get("name"))).config
+    presets = getattr(schema, "PRESETS", {})
+    preset = model.get("preset")
+    if presets and preset not in presets:
+        raise ConfigError(f"model.preset must be one of {', '.join(presets)}, got {preset}")
+    value = presets.get(preset, {}).get(key, default)
+    if value is _NO_DEFAULT:
+        raise ConfigError(f"model.preset={preset} of model {model.get('name')} sets no {key}")
+    return value
 
 
 def to_container(cfg: Config) -> dict:
@@ -333,6 +388,8 @@ def _register_resolvers() -> None:
     from gancli.directions import register_resolvers
 
     register_resolvers()  # ${gancli_direction:...} in conf/hparams_search/*.yaml
+    if not OmegaConf.has_resolver("model_preset"):
+        OmegaConf.register_new_resolver("model_preset", _model_preset)
 
 
 _register_resolvers()

@@ -45,6 +45,9 @@ class SampleArgs:
     perturb: str | None = None
     # the truncation trick: latent entries beyond +-truncation are redrawn (BigGAN); null: off
     truncation: float | None = None
+    # StyleGAN2: truncate only the first this many layers' styles (stylegan2-ada's
+    # truncation_cutoff; the coarse ones come first); null: every layer
+    truncation_cutoff: int | None = None
     # BigGAN's standing statistics: G's BatchNorm statistics re-estimated from this many
     # batches of generated samples before sampling (0: the running averages of training)
     standing_stats: int = 0
@@ -55,7 +58,7 @@ class SampleArgs:
 
     def __post_init__(self):
         self.ckpt, self.out = expand_user_path(self.ckpt), expand_user_path(self.out)
-        for key in ("n", "rows", "batch_size", "steps", "truncation"):
+        for key in ("n", "rows", "batch_size", "steps", "truncation", "truncation_cutoff"):
             require_positive(key, getattr(self, key))
         require_non_negative("standing_stats", self.standing_stats, " (0 is off)")
         if self.interpolate < 0 or self.interpolate == 1:
@@ -229,7 +232,8 @@ def run_sample(args: SampleArgs) -> Path:
     gan, _ = load_gan(args.ckpt, device, args.ema)
     check_label(gan, args.label)
     try:
-        with gan.truncation(args.truncation), gan.noise_inputs(args.noise):
+        with (gan.truncation(args.truncation, args.truncation_cutoff),
+              gan.noise_inputs(args.noise)):
             if args.standing_stats:
                 standing_statistics(gan, args.standing_stats, args.batch_size, device,
                                     args.seed)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from PIL import Image
 
 from gancli.training.loop import train
 from tests.helpers import REPO, TINY, compose_config
@@ -103,3 +104,20 @@ def test_translation_validation_reads_domain_a_training_items_only():
     assert kept == pytest.approx(label_preservation(classifier, x, y))
     # blank outputs are one class to the classifier: about a tenth of the labels
     assert validation(blank, data, device)["val_label_a2b"] < 0.2 < kept
+
+
+@pytest.mark.slow
+def test_karras_trains_for_a_cpu_budget_and_writes_the_stylegan2_grids(tmp_path):
+    out = _script(str(REPO / "benchmarks" / "karras.py"), "stylegan2", "--seconds", "1",
+                  "--n", "100", "--runs", str(tmp_path / "runs"), "--grids", str(tmp_path),
+                  "--set", "model.width_g=8", "model.width_d=8", "model.z_dim=8",
+                  "model.w_dim=8", cwd=tmp_path)
+    row = next(line for line in out.splitlines() if line.startswith("| stylegan2 |"))
+    steps, cpu_s, _, fid, precision, recall = (c.strip() for c in row.split("|")[2:8])
+    assert int(steps) >= 1 and float(cpu_s) >= 1 and float(fid) > 0
+    assert 0 <= float(precision) <= 1 and 0 <= float(recall) <= 1
+    for name in ("karras_stylegan2", "karras_stylegan2_mixing", "karras_stylegan2_truncation"):
+        assert (tmp_path / f"{name}.png").is_file()
+    # the truncation row: 8 latents down, psi 1.0 .. 0.5 across, 32x32 images, 2-pixel gaps
+    assert Image.open(tmp_path / "karras_stylegan2_truncation.png").size == (6 * 34 + 2,
+                                                                             8 * 34 + 2)

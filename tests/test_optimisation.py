@@ -15,7 +15,7 @@ from gancli.losses import build_loss
 from gancli.models import build_model
 from gancli.sampling import load_gan
 from gancli.training.checkpoint import load_checkpoint
-from gancli.training.ema import EMA, EMAConfig
+from gancli.training.ema import EMA, EMAConfig, build_ema
 from gancli.training.loop import train
 from gancli.training.optimizers import build_optimizer
 from gancli.training.schedules import build_schedule
@@ -112,6 +112,21 @@ def test_ema_update_is_the_exponential_average():
         assert torch.allclose(avg, 0.9 * old + 0.1 * new)
     assert ema.G[1].running_mean.tolist() == [3.0, 3.0]  # buffers are copied
     assert not any(p.requires_grad for p in ema.G.parameters()) and not ema.G.training
+
+
+def test_ema_rampup_caps_the_half_life_at_a_share_of_the_images_seen():
+    cfg = EMAConfig(half_life=1000, rampup=0.05)
+    ema = build_ema(nn.Linear(1, 1, bias=False), cfg, batch_size=10)
+    for step, half_life in [(100, 50.0), (1000, 500.0), (5000, 1000.0)]:  # 5% of 10 x step
+        with torch.no_grad():
+            ema.G.weight.fill_(0.0)
+        G = nn.Linear(1, 1, bias=False)
+        with torch.no_grad():
+            G.weight.fill_(1.0)
+        ema.update(G, step)  # the new average: (1 - beta) x 1 + beta x 0
+        assert ema.G.weight.item() == pytest.approx(1 - 0.5 ** (10 / half_life))
+    with pytest.raises(ConfigError, match="train.ema.rampup shortens train.ema.half_life"):
+        EMAConfig(decay=0.999, rampup=0.05)
 
 
 def test_ema_half_life_is_counted_in_images():

@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from gancli.data.base import DataInfo
 from gancli.errors import ConfigError
 from gancli.models.stylegan2 import (
+    PRESETS,
     ModulatedConv,
     StyleGAN2Config,
     build_stylegan2,
@@ -74,6 +75,45 @@ def test_style_mixing_switches_to_the_second_w_at_the_cut():
     for i, c in enumerate(cut.tolist()):
         torch.testing.assert_close(ws[i, :c], w1[i, :c])
         torch.testing.assert_close(ws[i, c:], w2[i, c:])
+
+
+def test_presets_set_the_reference_values_and_explicit_keys_win():
+    cifar = compose_config(["model=stylegan2", "model.preset=cifar"])
+    assert (cifar.model.mapping_layers, cifar.model.width_g, cifar.model.style_mixing,
+            cifar.model.d_arch.value, cifar.model.mbstd_group, cifar.loss.pl_weight) == (
+        2, 512, 0.0, "orig", 32, 0.0)  # no path-length regulariser, no mixing
+    small = compose_config(["model=stylegan2", "model.preset=small"])
+    assert (small.model.z_dim, small.model.width_d, small.loss.pl_weight) == (64, 64, 2.0)
+    mine = compose_config(["model=stylegan2", "model.preset=cifar", "model.mapping_layers=4",
+                           "loss.pl_weight=1", "loss=hinge"])
+    assert (mine.model.mapping_layers, mine.model.width_g, mine.loss.pl_weight) == (4, 512, 1.0)
+    assert compose_config(["+experiment=stylegan2_cifar10"]).model.width_g == 512
+    assert compose_config(["model=dcgan"]).loss.pl_weight == 0.0  # no presets, no styles
+    # the schema's own defaults (StyleGAN2Config()) are the base preset's
+    base, default = compose_config(["model=stylegan2"]), StyleGAN2Config()
+    for key, value in PRESETS["base"].items():
+        expected = base.loss.pl_weight if key == "pl_weight" else getattr(default, key)
+        actual = getattr(base.loss if key == "pl_weight" else base.model, key)
+        assert getattr(actual, "value", actual) == getattr(expected, "value", expected) == value
+    with pytest.raises(ConfigError, match="^model.preset must be one of base, cifar, small, "
+                                          "got huge$"):
+        compose_config(["model=stylegan2", "model.preset=huge"])
+
+
+def test_truncation_cutoff_leaves_the_layers_past_it_untouched():
+    torch.manual_seed(0)
+    model = build_stylegan2(StyleGAN2Config(**TINY), INFO)
+    G = model.G.eval()
+    G.w_avg.normal_()  # a centre away from 0, so truncation moves every entry
+    z, cutoff = torch.randn(3, 8), 2
+    full, cut = G.styles(z), G.styles(z, 0.5, cutoff)
+    torch.testing.assert_close(cut[:, :cutoff], torch.lerp(G.w_avg, full[:, :cutoff], 0.5))
+    assert torch.equal(cut[:, cutoff:], full[:, cutoff:])
+    assert not torch.equal(cut[:, :cutoff], full[:, :cutoff])
+    # through the sampling context, as gan sample truncation=0.5 truncation_cutoff=2 sets it
+    with model.truncation(0.5, cutoff), model.noise_inputs("const"):
+        _, ws = G(z, return_ws=True)
+    assert torch.equal(ws, cut)
 
 
 SG2 = ["+experiment=stylegan2_mnist5k", "dataset.resolution=16", "model.width_g=8",
@@ -149,7 +189,8 @@ def test_stylegan2_sampling_options_on_other_models_fail_clearly(tmp_path):
     train(compose_config(["dataset=ring8", "model=mlp", "train.steps=1", "device=cpu"]),
           tmp_path)
     for key, value, needle in [("noise", "const", "noise=const sets the noise inputs"),
-                               ("mix", 3, "mix= draws a style-mixing grid")]:
+                               ("mix", 3, "mix= draws a style-mixing grid"),
+                               ("truncation_cutoff", 2, "truncation_cutoff= truncates")]:
         with pytest.raises(ConfigError, match=needle):
             run_sample(SampleArgs(ckpt=str(tmp_path), out=str(tmp_path / "x.png"),
                                   **{key: value}))

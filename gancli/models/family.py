@@ -100,10 +100,14 @@ class Family(nn.Module):
     _truncation: float | None = None  # set by truncation(); read by randn
 
     @contextlib.contextmanager
-    def truncation(self, value: float | None):
+    def truncation(self, value: float | None, cutoff: int | None = None):
         """Samples drawn inside are truncated at `value` (None: not at all). BigGAN's trick:
         each standard-normal latent entry beyond +-value is redrawn. Override this where the
-        trick means something else (StyleGAN2's psi in w-space) and `generate` applies it."""
+        trick means something else (StyleGAN2's psi in w-space) and `generate` applies it;
+        `cutoff` (truncate only the first layers' styles) needs layered styles."""
+        if cutoff is not None:
+            raise ConfigError(f"truncation_cutoff= truncates the first layers' styles of "
+                              f"model=stylegan2; model {type(self).__name__} has none")
         previous, self._truncation = self._truncation, value
         try:
             yield

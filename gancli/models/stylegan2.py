@@ -21,6 +21,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 from enum import Enum
+from typing import ClassVar
 
 import torch
 import torch.nn.functional as F
@@ -54,9 +55,29 @@ class DArch(Enum):
     orig = "orig"  # plain conv blocks
 
 
+# model.preset: the values conf/model/stylegan2.yaml's `${model_preset:KEY}` entries take (and
+# loss.pl_weight's, in every loss group); a key set in a recipe or on the command line wins.
+PRESETS = {
+    # the defaults: the paper's config-f at a quarter of its width
+    "base": dict(z_dim=128, w_dim=128, mapping_layers=8, width_g=128, width_d=128,
+                 style_mixing=0.9, d_arch="resnet", mbstd_group=4, pl_weight=2.0),
+    # NVlabs/stylegan2-ada-pytorch train.py cfg_specs['cifar'] (fmaps 1: 512 channels at
+    # 32x32), with its cifar exceptions: no path-length regulariser, no mixing, D orig
+    "cifar": dict(z_dim=512, w_dim=512, mapping_layers=2, width_g=512, width_d=512,
+                  style_mixing=0.0, d_arch="orig", mbstd_group=32, pl_weight=0.0),
+    # CPU-sized for 32x32 (+experiment=stylegan2_mnist5k: about 0.4 CPU s a step at batch 32)
+    "small": dict(z_dim=64, w_dim=64, mapping_layers=2, width_g=64, width_d=64,
+                  style_mixing=0.9, d_arch="resnet", mbstd_group=4, pl_weight=2.0),
+}
+
+
 @dataclass
 class StyleGAN2Config(ModelOptions):
+    PRESETS: ClassVar[dict[str, dict]] = PRESETS
     name: str = "stylegan2"
+    # base | cifar | small: the values of the keys below that the YAML leaves to the preset
+    # (z_dim, w_dim, mapping_layers, widths, style_mixing, d_arch, mbstd_group, loss.pl_weight)
+    preset: str = "base"
     z_dim: int = 128  # dimensions of z (512 in the paper)
     w_dim: int = 128  # dimensions of the style w (512 in the paper)
     mapping_layers: int = 8  # layers of the mapping network (the reference's cifar config: 2)
@@ -73,6 +94,9 @@ class StyleGAN2Config(ModelOptions):
 
     def __post_init__(self):
         super().__post_init__()
+        if self.preset not in PRESETS:
+            raise ConfigError(f"model.preset must be one of {', '.join(PRESETS)}, got "
+                              f"{self.preset}")
         for key in ("z_dim", "w_dim", "mapping_layers", "mapping_lr", "width_g", "width_d",
                     "mbstd_channels"):
             require_positive(f"model.{key}", getattr(self, key))
@@ -194,27 +218,34 @@ class StyleGenerator(nn.Module):
         self.synthesis = Synthesis(cfg.w_dim, cfg.width_g, channels, resolution, cfg.g_arch)
         self.register_buffer("w_avg", torch.zeros(cfg.w_dim))
         self.w_avg_beta = cfg.w_avg_beta
-        self.truncation, self.noise = 1.0, "random"  # sampling options, set by gan sample
+        # sampling options, set by gan sample (truncation_cutoff None: every layer truncated)
+        self.truncation, self.truncation_cutoff, self.noise = 1.0, None, "random"
 
-    def styles(self, z: torch.Tensor, truncation: float = 1.0) -> torch.Tensor:
-        """(N, num_ws, w_dim): z's w for every layer, pulled towards the average w."""
-        w = self.mapping(z.flatten(1))
+    def styles(self, z: torch.Tensor, truncation: float = 1.0,
+               cutoff: int | None = None) -> torch.Tensor:
+        """(N, num_ws, w_dim): z's w for every layer, pulled towards the average w on the
+        first `cutoff` layers (None: all; stylegan2-ada's truncation_cutoff)."""
+        num_ws = self.synthesis.num_ws
+        ws = self.mapping(z.flatten(1))[:, None].expand(-1, num_ws, -1)
         if truncation != 1:
-            w = torch.lerp(self.w_avg, w, truncation)
-        return w[:, None].expand(-1, self.synthesis.num_ws, -1)
+            layer = torch.arange(num_ws, device=ws.device)[None, :, None]
+            ws = torch.where(layer < (num_ws if cutoff is None else cutoff),
+                             torch.lerp(self.w_avg, ws, truncation), ws)
+        return ws
 
     def forward(self, z: torch.Tensor, mix: torch.Tensor | None = None,
                 cut: torch.Tensor | None = None, return_ws: bool = False):
         """Images of z; with `mix`, sample i takes mix[i]'s w from layer cut[i] on (style
         mixing). In training mode the average w follows z's."""
-        ws = self.styles(z, self.truncation)
+        ws = self.styles(z, self.truncation, self.truncation_cutoff)
         if self.training:
             with torch.no_grad():
                 self.w_avg.copy_(torch.lerp(ws[:, 0].mean(dim=0).float(), self.w_avg,
                                             self.w_avg_beta))
         if mix is not None:
             layer = torch.arange(ws.shape[1], device=ws.device)[None, :, None]
-            ws = torch.where(layer >= cut[:, None, None], self.styles(mix, self.truncation), ws)
+            ws = torch.where(layer >= cut[:, None, None],
+                             self.styles(mix, self.truncation, self.truncation_cutoff), ws)
         images = self.synthesis(ws, self.noise)
         return (images, ws) if return_ws else images
 
@@ -283,10 +314,11 @@ class StyleGAN2(GAN):
         return [m for m in self.modules() if isinstance(m, StyleGenerator)]
 
     @contextlib.contextmanager
-    def truncation(self, value: float | None):
-        """StyleGAN2's truncation: w = w_avg + psi (w - w_avg) with psi = `value`, applied by
-        G itself; z is drawn as usual."""
-        with self._setting("truncation", 1.0 if value is None else value):
+    def truncation(self, value: float | None, cutoff: int | None = None):
+        """StyleGAN2's truncation: w = w_avg + psi (w - w_avg) with psi = `value` on the first
+        `cutoff` layers (None: all), applied by G itself; z is drawn as usual."""
+        with (self._setting("truncation", 1.0 if value is None else value),
+              self._setting("truncation_cutoff", cutoff)):
             yield
 
     @contextlib.contextmanager
@@ -313,8 +345,8 @@ class StyleGAN2(GAN):
         with column j's on the fine ones."""
         G = self._generators()[0]
         gen = torch.Generator(device).manual_seed(seed)
-        rows = G.styles(self.sample_latent(n, device, generator=gen), G.truncation)
-        cols = G.styles(self.sample_latent(n, device, generator=gen), G.truncation)
+        rows, cols = (G.styles(self.sample_latent(n, device, generator=gen), G.truncation,
+                               G.truncation_cutoff) for _ in range(2))
         coarse = G.synthesis.num_ws // 2
         mixed = torch.cat([rows[:, None, :coarse].expand(-1, n, -1, -1),
                            cols[None, :, coarse:].expand(n, -1, -1, -1)], dim=2)

@@ -11,6 +11,7 @@ images), so it stays meaningful when the batch size changes.
 from __future__ import annotations
 
 import copy
+from collections.abc import Callable
 
 import torch
 from torch import nn
@@ -19,7 +20,8 @@ from gancli.config import EMAConfig
 
 
 class EMA:
-    def __init__(self, G: nn.Module, beta: float, start: int = 0):
+    def __init__(self, G: nn.Module, beta: float | Callable[[int], float], start: int = 0):
+        """`beta`: the old average's weight, or a function of the step giving it (rampup)."""
         self.G = copy.deepcopy(G).eval().requires_grad_(False)
         self.beta, self.start = beta, start
 
@@ -27,7 +29,8 @@ class EMA:
     def update(self, G: nn.Module, step: int) -> None:
         """Average in G's weights after update number `step` (from 1). Buffers (BatchNorm
         statistics) are copied: they are already averages."""
-        weight = 1.0 - (self.beta if step > self.start else 0.0)
+        beta = self.beta(step) if callable(self.beta) else self.beta
+        weight = 1.0 - (beta if step > self.start else 0.0)
         for p_ema, p in zip(self.G.parameters(), G.parameters(), strict=True):
             p_ema.lerp_(p, weight)
         for b_ema, b in zip(self.G.buffers(), G.buffers(), strict=True):
@@ -42,4 +45,8 @@ class EMA:
 
 def build_ema(G: nn.Module, cfg: EMAConfig, batch_size: int) -> EMA | None:
     """The EMA copy of G that `cfg` asks for, or None when train.ema is off."""
-    return EMA(G, cfg.beta(batch_size), cfg.start) if cfg.enabled else None
+    if not cfg.enabled:
+        return None
+    if cfg.rampup is not None:  # the half-life grows with the images seen, up to half_life
+        return EMA(G, lambda step: cfg.beta(batch_size, step * batch_size), cfg.start)
+    return EMA(G, cfg.beta(batch_size), cfg.start)

@@ -147,6 +147,12 @@ class RunLogger:
             self.console.print(line, highlight=False)
         return record
 
+    def note(self, line: str) -> None:
+        """A line for train.log and the console: why the run ended, say."""
+        if self.enabled:
+            logging.getLogger("gancli").info(line)
+            self.console.print(line, highlight=False)
+
     def advance(self, step: int) -> None:
         if self.enabled:
             self.progress.update(self.task, completed=step)

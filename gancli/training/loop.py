@@ -23,6 +23,7 @@ from gancli.losses import build_loss
 from gancli.models import build_model
 from gancli.training import distributed, runlock
 from gancli.training.augment import AdaptiveP, DiffAugment
+from gancli.training.budget import TimeBudget
 from gancli.training.checkpoint import (
     describe_last_good,
     link_or_copy,
@@ -75,6 +76,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     run_dir = Path(run_dir)
     ckpt_dir = run_dir / "checkpoints"
     t = cfg.train
+    budget = TimeBudget(t.max_seconds, t.clock)  # this process's, from here
     skip_nonfinite = t.nan_policy is NanPolicy.skip
 
     # Initialize
@@ -237,7 +239,10 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     with (RunLogger(run_dir, t.steps, start, enabled=dist.is_main) as logger,
           GracefulStop() as stop):
         for step in range(start + 1, t.steps + 1):
-            stats = {} if step % t.log_every == 0 or step == t.steps else None
+            # past train.max_seconds, this step is the last (all ranks agree on it)
+            out_of_time = budget.limited and distributed.any_rank(dist, budget.exhausted())
+            last = step == t.steps or out_of_time
+            stats = {} if step % t.log_every == 0 or last else None
             try:
                 attempted = step_context.updates
                 dropped = trainee.train_step(step_context, batches, step, stats)
@@ -269,17 +274,20 @@ def train(cfg: Config, run_dir: str | Path) -> float:
             if stats is not None:
                 stats = distributed.mean_over_ranks(dist, stats)  # global-batch values
                 record = logger.log_scalars(step, {**stats, "skipped_updates": skipped})
-            if dist.is_main and (step % t.sample_every == 0 or step == t.steps):
+            if dist.is_main and (step % t.sample_every == 0 or last):
                 export_samples(step, logger)
                 report = family.report(data)  # a family's own measures (SGAN's test accuracy)
                 if report:
                     logger.log_eval(step, report)
-            if evaluator is not None and evaluator.due(step):  # before saving: last.pt
-                if evaluator.run(step, family, logger, ema.G if ema else None):  # then holds
-                    save_checkpoint(checkpoint(step), ckpt_dir / "best.pt")  # the new best
-            if step % t.ckpt_every == 0 or step == t.steps:
+            if evaluator is not None and (last or evaluator.due(step)):  # before saving:
+                if evaluator.run(step, family, logger, ema.G if ema else None):  # last.pt
+                    save_checkpoint(checkpoint(step), ckpt_dir / "best.pt")  # then holds the best
+            if step % t.ckpt_every == 0 or last:
                 save(step, periodic=step % t.ckpt_every == 0)
             logger.advance(step)
+            if out_of_time:
+                logger.note(budget.describe(step))
+                break
             if distributed.any_rank(dist, stop.signum is not None):  # all stop at one step
                 raise StopRequested(stop.signum or signal.SIGTERM, step,
                                     save(step, periodic=False))
