@@ -56,6 +56,9 @@ class Family(nn.Module):
     group_names: dict[str, str] = {}
     batch_multiple: int = 1  # each rank's batch must be a multiple of this (PacGAN's packs)
     batch_multiple_reason: str = ""  # the setting that asks for it, for the error message
+    # some parameters take no part in some steps (ProGAN's blocks before they grow in):
+    # data-parallel training then looks for them each step instead of waiting for gradients
+    unused_parameters: bool = False
 
     def __init__(self, info: DataInfo):
         super().__init__()

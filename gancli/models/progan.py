@@ -162,6 +162,8 @@ class ProDiscriminator(Growing):
 
 
 class ProGAN(GAN):
+    unused_parameters = True  # blocks of resolutions not reached yet
+
     def __init__(self, G: ProGenerator, D: ProDiscriminator, cfg: ProGANConfig,
                  info: DataInfo):
         super().__init__(G, D, cfg.z_dim, info)

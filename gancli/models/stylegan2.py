@@ -24,6 +24,7 @@ from enum import Enum
 from typing import ClassVar
 
 import torch
+import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
 
@@ -156,9 +157,12 @@ class SynthesisLayer(nn.Module):
         self.bias = nn.Parameter(torch.zeros(cout))
         self.register_buffer("noise_const", torch.randn(1, 1, resolution, resolution))
 
-    def forward(self, x: torch.Tensor, w: torch.Tensor, noise: str = "random") -> torch.Tensor:
+    def forward(self, x: torch.Tensor, w: torch.Tensor,
+                noise: str | torch.Tensor = "random") -> torch.Tensor:
         x = self.conv(x, w)
-        if noise == "random":
+        if isinstance(noise, torch.Tensor):  # drawn by the family (training)
+            x = x + noise.to(x.dtype) * self.noise_strength
+        elif noise == "random":
             x = x + torch.randn_like(x[:, :1]) * self.noise_strength
         elif noise == "const":
             x = x + self.noise_const * self.noise_strength
@@ -183,6 +187,7 @@ class Synthesis(nn.Module):
         self.const = nn.Parameter(torch.randn(c4, 4, 4))
         self.blocks = nn.ModuleList([nn.ModuleList([SynthesisLayer(c4, c4, w_dim, 4, False)])])
         self.to_rgb = nn.ModuleList([ToRGB(c4, channels, w_dim)])
+        self.resolutions = [4]  # of each conv layer's output (and noise input)
         res = 4
         while res < resolution:
             cin, res = width_at(width, res), res * 2
@@ -190,21 +195,34 @@ class Synthesis(nn.Module):
             self.blocks.append(nn.ModuleList([SynthesisLayer(cin, cout, w_dim, res, True),
                                               SynthesisLayer(cout, cout, w_dim, res, False)]))
             self.to_rgb.append(ToRGB(cout, channels, w_dim))
+            self.resolutions += [res, res]
         # one w per conv layer, plus one for the last to-RGB (each to-RGB reads the w after its
         # block's convolutions, as in the reference)
         self.num_ws = sum(len(b) for b in self.blocks) + 1
 
-    def forward(self, ws: torch.Tensor, noise: str = "random") -> torch.Tensor:
+    def forward(self, ws: torch.Tensor, noise: str | list[torch.Tensor] = "random"
+                ) -> torch.Tensor:
+        """Images of styles `ws`; `noise` is a mode (random|const|none) or one map per layer."""
         x = self.const[None].expand(ws.shape[0], -1, -1, -1)
         rgb, i = None, 0
         for k, (layers, to_rgb) in enumerate(zip(self.blocks, self.to_rgb, strict=True)):
             for layer in layers:
-                x = layer(x, ws[:, i], noise)
+                x = layer(x, ws[:, i], noise if isinstance(noise, str) else noise[i])
                 i += 1
             if self.arch is GArch.skip or k == len(self.blocks) - 1:
                 y = to_rgb(x, ws[:, i])
                 rgb = y if rgb is None else upsample2(rgb) + y
         return rgb
+
+
+def batch_mean(x: torch.Tensor) -> torch.Tensor:
+    """x's mean over the batch; under data parallelism over every rank's slice, so the ranks
+    track one w average, the one a single process would."""
+    mean = x.mean(dim=0).float()
+    if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(mean)
+        mean = mean / dist.get_world_size()
+    return mean
 
 
 class StyleGenerator(nn.Module):
@@ -234,19 +252,20 @@ class StyleGenerator(nn.Module):
         return ws
 
     def forward(self, z: torch.Tensor, mix: torch.Tensor | None = None,
-                cut: torch.Tensor | None = None, return_ws: bool = False):
+                cut: torch.Tensor | None = None, return_ws: bool = False,
+                noise: list[torch.Tensor] | None = None):
         """Images of z; with `mix`, sample i takes mix[i]'s w from layer cut[i] on (style
-        mixing). In training mode the average w follows z's."""
+        mixing); `noise`: one map per layer (None: as `self.noise` says). In training mode the
+        average w follows z's."""
         ws = self.styles(z, self.truncation, self.truncation_cutoff)
         if self.training:
             with torch.no_grad():
-                self.w_avg.copy_(torch.lerp(ws[:, 0].mean(dim=0).float(), self.w_avg,
-                                            self.w_avg_beta))
+                self.w_avg.copy_(torch.lerp(batch_mean(ws[:, 0]), self.w_avg, self.w_avg_beta))
         if mix is not None:
             layer = torch.arange(ws.shape[1], device=ws.device)[None, :, None]
             ws = torch.where(layer >= cut[:, None, None],
                              self.styles(mix, self.truncation, self.truncation_cutoff), ws)
-        images = self.synthesis(ws, self.noise)
+        images = self.synthesis(ws, self.noise if noise is None else noise)
         return (images, ws) if return_ws else images
 
 
@@ -289,11 +308,11 @@ class StyleDiscriminator(nn.Module):
         return self.out(F.leaky_relu(self.fc(h.flatten(1)), 0.2)).flatten()
 
 
-def path_lengths(images: torch.Tensor, ws: torch.Tensor) -> torch.Tensor:
+def path_lengths(images: torch.Tensor, ws: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
     """|J_w^T y| per sample, y image-shaped N(0, 1) / sqrt(pixels), J the Jacobian of the
     images with respect to their styles `ws`: how far an image moves as its w moves (the
     path-length regulariser's quantity)."""
-    y = torch.randn_like(images) / math.sqrt(images.shape[2] * images.shape[3])
+    y = y / math.sqrt(images.shape[2] * images.shape[3])
     grad, = torch.autograd.grad((images * y).sum(), ws, create_graph=True)
     return grad.square().sum(dim=2).mean(dim=1).sqrt()
 
@@ -372,9 +391,18 @@ class StyleGAN2(GAN):
         cut = self.randint(num_ws - 1, n, device=device) + 1
         return other, torch.where(mixed, cut, torch.full_like(cut, num_ws))
 
+    def noise_maps(self, n: int, device) -> list[torch.Tensor] | None:
+        """One noise map per layer for n samples, drawn from the family's stream (so ranks
+        draw their slices of one process's noise); None when G's noise is not random."""
+        G = self._generators()[0]
+        if G.noise != "random":
+            return None
+        return [self.randn(n, 1, r, r, device=device) for r in G.synthesis.resolutions]
+
     def _generate_batch(self, n, device):
         z = self.sample_latent(n, device)
-        return self.G(z, *self.mixing(n, device)), None, z
+        mix, cut = self.mixing(n, device)
+        return self.G(z, mix, cut, noise=self.noise_maps(n, device)), None, z
 
     def train_step(self, ctx, batches, step, stats):
         reg = ctx.loss.reg
@@ -388,13 +416,19 @@ class StyleGAN2(GAN):
         lengths, on half a batch, weighted by pl_weight x pl_every."""
         n = max(1, ctx.options.batch_size // 2)  # the reference's pl_batch_shrink of 2
         with ctx.fp32():
-            images, ws = self.G(self.sample_latent(n, ctx.device), *self.mixing(n, ctx.device),
-                                return_ws=True)
-            lengths = path_lengths(images, ws)
-            with torch.no_grad():
-                self.pl_mean.copy_(torch.lerp(self.pl_mean, lengths.mean(), 0.01))
+            z = self.sample_latent(n, ctx.device)
+            mix, cut = self.mixing(n, ctx.device)
+            images, ws = self.G(z, mix, cut, return_ws=True,
+                                noise=self.noise_maps(n, ctx.device))
+            lengths = path_lengths(images, ws, self.randn(n, *images.shape[1:],
+                                                          device=ctx.device))
+            with torch.no_grad():  # one running mean on every rank
+                self.pl_mean.copy_(torch.lerp(self.pl_mean, ctx.batch_mean(lengths), 0.01))
             penalty = (lengths - self.pl_mean).square().mean()
-        applied = ctx.update(penalty * reg.pl_weight * reg.pl_every, "g", step, None)
+        # + 0 x images: every parameter G used gets a gradient, zero where the penalty does
+        # not reach (biases): DDP waits for all of them (the reference does the same)
+        loss = penalty * reg.pl_weight * reg.pl_every + images[:, 0, 0, 0].sum() * 0
+        applied = ctx.update(loss, "g", step, None)
         if stats is not None:
             stats["pl_penalty"] = penalty.item()
         return applied

@@ -176,6 +176,14 @@ def sum_over_ranks(values: torch.Tensor) -> torch.Tensor:
     return _reduce(values, dist.ReduceOp.SUM)
 
 
+def average_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """Element-wise mean over ranks (the tensor itself in one process): of per-rank means of
+    equal shares, the whole batch's mean."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return values
+    return _reduce(values, dist.ReduceOp.SUM) / dist.get_world_size()
+
+
 def finite_on_all_ranks(loss: torch.Tensor) -> bool:
     """Whether `loss` is finite on every rank, so that all ranks apply or skip an update alike."""
     finite = torch.isfinite(loss.detach()).all()
@@ -186,7 +194,7 @@ def finite_on_all_ranks(loss: torch.Tensor) -> bool:
     return bool(flag.item())
 
 
-def _wrap(module: nn.Module, ctx: Context, sync_batchnorm: bool) -> nn.Module:
+def _wrap(module: nn.Module, ctx: Context, sync_batchnorm: bool, unused: bool) -> nn.Module:
     if sync_batchnorm:
         # Replaces BatchNorm layers inside `module` in place; parameters stay the same
         # objects (optimizers built earlier still hold them) and state-dict keys are unchanged.
@@ -194,7 +202,7 @@ def _wrap(module: nn.Module, ctx: Context, sync_batchnorm: bool) -> nn.Module:
     device_ids = [ctx.device.index] if ctx.device.type == "cuda" else None
     # DDP copies rank 0's parameters and buffers to every rank here, and afterwards broadcasts
     # rank 0's buffers (BatchNorm running statistics) before each forward pass.
-    return DistributedDataParallel(module, device_ids=device_ids)
+    return DistributedDataParallel(module, device_ids=device_ids, find_unused_parameters=unused)
 
 
 class _GlobalNoise:
@@ -245,7 +253,7 @@ def for_training(family: Family, ctx: Context, seed: int, sync_batchnorm: bool =
     modules = dict(family._modules)  # a new dict: swapping networks here leaves `family` as is
     if ctx.distributed:
         for name, network in family.networks().items():
-            modules[name] = _wrap(network, ctx, sync_batchnorm)
+            modules[name] = _wrap(network, ctx, sync_batchnorm, family.unused_parameters)
     view.__dict__["_modules"] = modules
     noise = torch.Generator(ctx.device).manual_seed(seed + NOISE_SEED_OFFSET)
     if noise_state is not None:
