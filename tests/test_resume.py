@@ -176,6 +176,23 @@ def test_a_checkpoint_with_keys_spelled_the_old_way_still_loads(tmp_path, tiny_r
         assert torch.equal(value, state["model"][key]), key
 
 
+def test_a_run_saved_before_a_key_existed_resumes_with_its_default(tmp_path):
+    # an older gancli wrote configs without keys added since (here loss.ortho): they take
+    # their defaults, which is what that run trained with; setting one is still a change
+    args = [*RING, "train.ckpt_every=5"]
+    train(compose_config([*args, "train.steps=5"]), tmp_path / "run")
+    last = tmp_path / "run" / "checkpoints" / "last.pt"
+    state = load_checkpoint(last)
+    del state["config"]["loss"]["ortho"]
+    save_checkpoint(state, last)
+    out = run_gan("train", *args, "loss.ortho=0.1", "train.steps=10", "resume=run",
+                  cwd=tmp_path)
+    assert out.returncode == 1 and "loss.ortho=0.1 (was 0.0)" in out.stderr, out.stderr
+    out = run_gan("train", *args, "train.steps=10", "resume=run", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert load_checkpoint(tmp_path / "run")["step"] == 10
+
+
 def test_resume_with_a_conflicting_config_is_refused(tmp_path):
     train(compose_config([*RING, "train.steps=10", "train.ckpt_every=10"]), tmp_path / "run")
     out = run_gan("train", *RING, "train.steps=20", "model.width_g=64", "resume=run",

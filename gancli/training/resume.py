@@ -26,6 +26,7 @@ from gancli.training.checkpoint import (
     _escaped,
     load_checkpoint,
     newest_checkpoint,
+    stored_config,
 )
 
 # Settings a resumed run may change; everything else must equal the checkpoint's config,
@@ -34,7 +35,7 @@ MAY_CHANGE = {
     "resume", "device.name", "train.steps", "train.sample_every", "train.ckpt_every",
     "train.log_every", "train.num_samples", "train.num_workers", "train.metric",
     "train.keep_last", "train.auto_resume", "train.nan_policy", "train.max_skipped",
-    "device.threads",
+    "device.threads", "train.max_seconds", "train.clock",  # the budget counts one process
     # evaluation reads the generator and never moves the trajectory
     "train.eval_every", "train.eval_metric", "train.eval_n", "train.eval_inception_weights",
     # how fast, not what: a run may move to another machine (rounding differs, nothing else)
@@ -169,9 +170,18 @@ def _stopped_on_nan_after(run_dir: Path, step: int | None) -> bool:
         return False
 
 
+def _with_defaults(saved: dict) -> dict:
+    """The run's config, flattened, with the keys it lacks (added by a later gancli) at their
+    defaults: what the run trained with, so a resume that leaves them alone changes nothing."""
+    try:
+        return _flatten(to_container(stored_config({"config": saved})))
+    except GanError:  # not valid today: compare as stored, every difference named
+        return _flatten(saved)
+
+
 def check_compatible(cfg: Config, saved: dict, path: Path, step: int | None = None) -> None:
     """Refuse a config that would continue a different experiment; print what changed."""
-    now, before = _flatten(to_container(cfg)), _flatten(saved)
+    now, before = _flatten(to_container(cfg)), _with_defaults(saved)
     after_nan = _stopped_on_nan_after(run_dir_of(path), step)
     allowed = MAY_CHANGE | (AFTER_NAN if after_nan else set())
     differ = sorted(k for k in now.keys() | before.keys() if now.get(k) != before.get(k))
@@ -187,15 +197,14 @@ def check_compatible(cfg: Config, saved: dict, path: Path, step: int | None = No
                 "this checkpoint" if set(conflicts) & AFTER_NAN else "")
         raise GanError(f"cannot resume {path}: the config conflicts with the run's: "
                        f"{detail}{more}{hint}; drop those overrides or start a new run")
-    # a key the run's config lacks (added by a later gancli) takes its default: not a change
-    changed = [k for k in differ if k in before and k not in ("resume", "train.auto_resume")]
+    changed = [k for k in differ if k not in ("resume", "train.auto_resume")]
     if changed and os.environ.get("RANK", "0") == "0":
         print("resume: changed " + ", ".join(f"{k} {before.get(k)!r} -> {now.get(k)!r}"
                                             for k in changed), file=sys.stderr)
 
 
 def learning_rate_changed(cfg: Config, saved: dict) -> bool:
-    before = _flatten(saved)
+    before = _with_defaults(saved)
     now = _flatten(to_container(cfg))
     return any(now.get(k) != before.get(k) for k in AFTER_NAN)
 
