@@ -115,11 +115,17 @@ def generate_batches(gan: Family, n: int, device: torch.device, seed: int, batch
     models): memory stays one batch however large n is. `G` replaces gan.G (an EMA copy);
     `label` fixes the class of a conditional model's samples."""
     gen = torch.Generator(device).manual_seed(seed)
-    for start in range(0, n, batch_size):
+    cuda = [device] if device.type == "cuda" else []
+    for batch, start in enumerate(range(0, n, batch_size)):
         m = min(batch_size, n - start)
         z = gan.sample_latent(m, device, generator=gen)
         y = _with_label(gan.sample_labels(m, device, generator=gen), label)
-        yield gan.generate(z, y, G=G).float(), y
+        # what a family draws inside generate (StyleGAN2's noise inputs) comes from torch's
+        # global generator: seeded here from `seed`, so the samples depend on it alone
+        with torch.random.fork_rng(devices=cuda):
+            torch.manual_seed((seed * 1_000_003 + batch) % 2**63)
+            x = gan.generate(z, y, G=G).float()
+        yield x, y
 
 
 def generate(gan: Family, n: int, device: torch.device, seed: int, batch_size: int,
