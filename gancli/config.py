@@ -341,11 +341,23 @@ def validate(cfg: DictConfig | dict) -> Config:
     return typed
 
 
+def escaped(value):
+    """Strings with `${` escaped, so OmegaConf keeps them literal: an interpolation such as
+    `${oc.env:SECRET}` in a checkpoint is never resolved."""
+    if isinstance(value, str):
+        return value.replace("\\${", "${").replace("${", "\\${")
+    if isinstance(value, dict):
+        return {k: escaped(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [escaped(v) for v in value]
+    return value
+
+
 def _resolved(block: DictConfig, group: str) -> dict:
     """A group's block with its interpolations resolved where they stand, in the whole config
     (a `${model_preset:...}` in the loss group reads model.preset)."""
-    try:
-        return OmegaConf.to_container(block, resolve=True)
+    try:  # what is left of `${` after resolving was literal text: it stays literal
+        return escaped(OmegaConf.to_container(block, resolve=True))
     except OmegaConfBaseException as err:
         cause = err
         while cause is not None and not isinstance(cause, ConfigError):

@@ -334,28 +334,16 @@ def describe_last_good(ckpt_dir: str | Path) -> str:
 
 # --- the config stored in a checkpoint -------------------------------------------------
 
-def _escaped(value):
-    """Strings with `${` escaped, so OmegaConf keeps them literal: an interpolation such as
-    `${oc.env:SECRET}` in a checkpoint is never resolved."""
-    if isinstance(value, str):
-        return value.replace("\\${", "${").replace("${", "\\${")
-    if isinstance(value, dict):
-        return {k: _escaped(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_escaped(v) for v in value]
-    return value
-
-
 def stored_config(state: dict, path: str | Path = "checkpoint"):
     """The typed Config a checkpoint was trained with, read without resolving any
     interpolation in it."""
     from omegaconf import OmegaConf
 
-    from gancli.config import validate
+    from gancli.config import escaped, validate
 
     raw = require(state, "config", dict, Path(path))
     try:
-        return validate(OmegaConf.create(_escaped(raw)))
+        return validate(OmegaConf.create(escaped(raw)))
     except GanError as err:
         raise GanError(f"checkpoint {path} holds an invalid config: {err}") from None
 

@@ -18,12 +18,11 @@ from pathlib import Path
 
 import torch
 
-from gancli.config import Config, current_spelling, to_container
+from gancli.config import Config, current_spelling, escaped, to_container
 from gancli.errors import ConfigError, GanError
 from gancli.training import snapshot
 from gancli.training.checkpoint import (
     REQUIRED,
-    _escaped,
     load_checkpoint,
     newest_checkpoint,
     stored_config,
@@ -118,7 +117,7 @@ def config_for_resume(composed, overrides: list[str]):
 
     path = find_checkpoint(composed.resume, REQUIRED)
     state = load_checkpoint(path, required=REQUIRED)
-    base = OmegaConf.create(_escaped(current_spelling(state["config"])))
+    base = OmegaConf.create(escaped(current_spelling(state["config"])))
     for override in overrides:
         key, sep, value = override.partition("=")
         key = key.lstrip("+")
