@@ -16,13 +16,12 @@ Recipes: +experiment=ae_mnist5k, +experiment=vae_mnist5k, and the default run (d
 
 from __future__ import annotations
 
-import argparse
 import json
 import tempfile
 import time
 from pathlib import Path
 
-import torch
+from common import model_arguments, print_table
 from hydra import compose, initialize_config_module
 
 from gancli.config import validate
@@ -69,24 +68,11 @@ def measure(run_dir: Path, n: int, seed: int) -> dict:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", metavar="MODEL",
-                        help=f"any of {', '.join(MODELS)} (default: all)")
-    parser.add_argument("--seconds", type=float, default=180.0, help="CPU seconds per model")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n", type=int, default=2000, help="images per side in gan eval")
-    parser.add_argument("--runs", type=Path, default=Path("outputs/baselines"))
-    parser.add_argument("--grids", type=Path, default=None, help="write <model>.png grids here")
-    parser.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
-    args = parser.parse_args()
-    unknown = set(args.models) - set(MODELS)
-    if unknown:
-        parser.error(f"unknown model {sorted(unknown)[0]}; choose from {', '.join(MODELS)}")
-    torch.set_num_threads(1)
+    args = model_arguments(__doc__, MODELS, 180.0, "outputs/baselines",
+                           "write <model>.png grids here")
 
     rows = []
-    for model in args.models or MODELS:
+    for model in args.models:
         per_step = seconds_per_step(model, args.seed, args.set)
         steps = max(1, int(args.seconds / per_step))
         run_dir = args.runs / f"{model}_seed{args.seed}"
@@ -101,15 +87,12 @@ def main() -> None:
             run_sample(SampleArgs(ckpt=str(run_dir), n=64, seed=args.seed, device="cpu",
                                   out=str(args.grids / f"baseline_{model}.png")))
 
-    print(f"\nmnist5k, {args.seconds:.0f} CPU s per model, one thread, seed {args.seed}, "
-          f"gan eval extractor=mnist n={args.n}")
-    header = ("model", "steps", "CPU s", "mnist_fid", "precision", "recall", "classes")
-    print("| " + " | ".join(header) + " |\n|" + " --- |" * len(header))
-    for r in rows:
-        print(f"| {r['model']} | {r['steps']} | {r['cpu_s']:.0f} | {r['mnist_fid']:.2f} | "
-              f"{r['mnist_precision']:.3f} | {r['mnist_recall']:.3f} | "
-              f"{r['mnist_classes_covered']} |")
-
+    print_table(f"mnist5k, {args.seconds:.0f} CPU s per model, one thread, seed {args.seed}, "
+                f"gan eval extractor=mnist n={args.n}",
+                ("model", "steps", "CPU s", "mnist_fid", "precision", "recall", "classes"),
+                [[r["model"], str(r["steps"]), f"{r['cpu_s']:.0f}", f"{r['mnist_fid']:.2f}",
+                  f"{r['mnist_precision']:.3f}", f"{r['mnist_recall']:.3f}",
+                  str(r["mnist_classes_covered"])] for r in rows])
 
 if __name__ == "__main__":
     main()

@@ -17,13 +17,12 @@ trained again; so two models may train in two processes and a third call prints 
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 
 import torch
-from common import compose_run
+from common import compose_run, model_arguments, print_table
 
 from gancli.images import image_grid, save_png
 from gancli.metrics.evaluate import EvalArgs, run_eval
@@ -86,24 +85,10 @@ def write_grids(model: str, run_dir: Path, grids: Path, seed: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("models", nargs="*", metavar="MODEL",
-                        help=f"any of {', '.join(MODELS)} (default: all)")
-    parser.add_argument("--seconds", type=float, default=900.0, help="CPU seconds per model")
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--n", type=int, default=2000, help="images per side in gan eval")
-    parser.add_argument("--runs", type=Path, default=Path("outputs/karras"))
-    parser.add_argument("--grids", type=Path, default=None, help="write karras_*.png here")
-    parser.add_argument("--set", nargs="*", default=[], help="extra overrides for every run")
-    args = parser.parse_args()
-    unknown = set(args.models) - set(MODELS)
-    if unknown:
-        parser.error(f"unknown model {sorted(unknown)[0]}; choose from {', '.join(MODELS)}")
-    torch.set_num_threads(1)
+    args = model_arguments(__doc__, MODELS, 900.0, "outputs/karras", "write karras_*.png here")
 
     rows = []
-    for model in args.models or MODELS:
+    for model in args.models:
         run_dir = args.runs / f"{model}_seed{args.seed}"
         row = {**trained(model, args.seed, args.seconds, run_dir, args.set),
                **measure(run_dir, args.n, args.seed)}
@@ -112,15 +97,12 @@ def main() -> None:
         if args.grids is not None:
             write_grids(model, run_dir, args.grids, args.seed)
 
-    print(f"\nmnist5k at 32x32, train.max_seconds={args.seconds:.0f} train.clock=cpu, one "
-          f"thread, seed {args.seed}; gan eval extractor=mnist n={args.n}")
-    header = ("model", "steps", "CPU s", "wall s", "mnist_fid", "precision", "recall")
-    print("| " + " | ".join(header) + " |\n|" + " --- |" * len(header))
-    for r in rows:
-        print(f"| {r['model']} | {r['steps']} | {r['cpu_s']:.0f} | {r['wall_s']:.0f} | "
-              f"{r['mnist_fid']:.2f} | {r['mnist_precision']:.3f} | "
-              f"{r['mnist_recall']:.3f} |")
-
+    print_table(f"mnist5k at 32x32, train.max_seconds={args.seconds:.0f} train.clock=cpu, one "
+                f"thread, seed {args.seed}; gan eval extractor=mnist n={args.n}",
+                ("model", "steps", "CPU s", "wall s", "mnist_fid", "precision", "recall"),
+                [[r["model"], str(r["steps"]), f"{r['cpu_s']:.0f}", f"{r['wall_s']:.0f}",
+                  f"{r['mnist_fid']:.2f}", f"{r['mnist_precision']:.3f}",
+                  f"{r['mnist_recall']:.3f}"] for r in rows])
 
 if __name__ == "__main__":
     main()
