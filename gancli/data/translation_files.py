@@ -196,13 +196,19 @@ def read_unpaired(root: Path, cfg: TranslationFilesConfig, name: str) -> Transla
                            b=StreamedData(domain, TrainImages(train_b, cfg)))
 
 
-@DATASETS.register("cyclegan_folder", TranslationFilesConfig)
-def build_cyclegan_folder(cfg: TranslationFilesConfig) -> TranslationData:
+def _existing_root(cfg, holding: str) -> Path:
+    """dataset.root, `~` expanded; a missing folder is one line saying what it should hold."""
     root = Path(cfg.root).expanduser()
     if not root.is_dir():
         raise GanError(f"dataset folder {root} does not exist; set dataset.root to a folder "
-                       f"holding trainA/ trainB/ testA/ testB/")
-    return read_unpaired(root, cfg, "cyclegan_folder")
+                       f"holding {holding}")
+    return root
+
+
+@DATASETS.register("cyclegan_folder", TranslationFilesConfig)
+def build_cyclegan_folder(cfg: TranslationFilesConfig) -> TranslationData:
+    return read_unpaired(_existing_root(cfg, "trainA/ trainB/ testA/ testB/"), cfg,
+                         "cyclegan_folder")
 
 
 # --- paired --------------------------------------------------------------------------------
@@ -267,11 +273,8 @@ def load_image_tensor(x: torch.Tensor, side: int) -> torch.Tensor:
 
 @DATASETS.register("paired", PairedConfig)
 def build_paired(cfg: PairedConfig) -> TranslationData:
-    root = Path(cfg.root).expanduser()
-    if not root.is_dir():
-        raise GanError(f"dataset folder {root} does not exist; set dataset.root to a folder "
-                       f"holding train/ and test/ (side-by-side A|B images)")
-    return read_paired(root, cfg, "paired")
+    return read_paired(_existing_root(cfg, "train/ and test/ (side-by-side A|B images)"), cfg,
+                       "paired")
 
 
 # --- the reference's named datasets --------------------------------------------------------
