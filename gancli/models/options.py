@@ -9,6 +9,7 @@ builder makes G, says how to make D for a given input shape, and calls `assemble
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from enum import Enum
@@ -64,6 +65,17 @@ def square_images(model: str, info: DataInfo) -> tuple[int, int]:
     if height != width:
         raise ConfigError(f"model {model} needs square images, got {height}x{width}")
     return channels, height
+
+
+def doubling_images(model: str, info: DataInfo) -> tuple[int, int]:
+    """(channels, size) for a model built from 4x4 by doublings (ProGAN, StyleGAN2): square
+    images of a power-of-two size >= 8, or a clear error."""
+    channels, size = square_images(model, info)
+    if size < 8 or 2 ** round(math.log2(size)) != size:
+        raise ConfigError(f"model {model} builds up from 4x4 by doublings, so it needs a "
+                          f"power-of-two resolution >= 8, got {size}; set dataset.resolution "
+                          f"(e.g. 32)")
+    return channels, size
 
 
 def packed_info(info: DataInfo, pack: int) -> DataInfo:

@@ -30,7 +30,7 @@ from gancli.errors import ConfigError
 from gancli.models.base import GAN
 from gancli.models.init import Init
 from gancli.models.layers import MinibatchStd, PixelNorm, add_equalized_lr
-from gancli.models.options import ModelOptions, add_spectral_norm, square_images
+from gancli.models.options import ModelOptions, add_spectral_norm, doubling_images
 from gancli.registry import MODELS
 
 
@@ -233,10 +233,7 @@ class _AtResolution:
 
 @MODELS.register("progan", ProGANConfig)
 def build_progan(cfg: ProGANConfig, info: DataInfo) -> ProGAN:
-    channels, size = square_images("progan", info)
-    if size < 8 or 2 ** round(math.log2(size)) != size:
-        raise ConfigError(f"model progan grows from 4x4 by doublings, so it needs a power-of-"
-                          f"two resolution >= 8, got {size}; set dataset.resolution (e.g. 32)")
+    channels, size = doubling_images("progan", info)
     stages = round(math.log2(size)) - 2
     G = ProGenerator(cfg.z_dim, cfg.width_g, channels, stages)
     D = ProDiscriminator(cfg.width_d, channels, stages, cfg.mbstd_group, cfg.mbstd_channels)

@@ -40,7 +40,7 @@ from gancli.models.layers import (
     downsample2,
     upsample2,
 )
-from gancli.models.options import ModelOptions, square_images
+from gancli.models.options import ModelOptions, doubling_images
 from gancli.registry import MODELS
 
 SQRT2 = math.sqrt(2)
@@ -436,11 +436,7 @@ class StyleGAN2(GAN):
 
 @MODELS.register("stylegan2", StyleGAN2Config)
 def build_stylegan2(cfg: StyleGAN2Config, info: DataInfo) -> StyleGAN2:
-    channels, size = square_images("stylegan2", info)
-    if size < 8 or 2 ** round(math.log2(size)) != size:
-        raise ConfigError(f"model stylegan2 builds up from 4x4 by doublings, so it needs a "
-                          f"power-of-two resolution >= 8, got {size}; set dataset.resolution "
-                          f"(e.g. 32)")
+    channels, size = doubling_images("stylegan2", info)
     G = StyleGenerator(cfg, channels, size)
     D = add_equalized_lr(StyleDiscriminator(cfg, channels, size))
     return StyleGAN2(G, D, cfg, info)
