@@ -217,7 +217,7 @@ class Synthesis(nn.Module):
 
 def batch_mean(x: torch.Tensor) -> torch.Tensor:
     """x's mean over the batch; under data parallelism over every rank's slice, so the ranks
-    track one w average, the one a single process would."""
+    track one running statistic (w average, path-length mean), the one a single process would."""
     mean = x.mean(dim=0).float()
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
         dist.all_reduce(mean)
@@ -423,7 +423,7 @@ class StyleGAN2(GAN):
             lengths = path_lengths(images, ws, self.randn(n, *images.shape[1:],
                                                           device=ctx.device))
             with torch.no_grad():  # one running mean on every rank
-                self.pl_mean.copy_(torch.lerp(self.pl_mean, ctx.batch_mean(lengths), 0.01))
+                self.pl_mean.copy_(torch.lerp(self.pl_mean, batch_mean(lengths), 0.01))
             penalty = (lengths - self.pl_mean).square().mean()
         # + 0 x images: every parameter G used gets a gradient, zero where the penalty does
         # not reach (biases): DDP waits for all of them (the reference does the same)

@@ -176,14 +176,6 @@ def sum_over_ranks(values: torch.Tensor) -> torch.Tensor:
     return _reduce(values, dist.ReduceOp.SUM)
 
 
-def average_over_ranks(values: torch.Tensor) -> torch.Tensor:
-    """Element-wise mean over ranks (the tensor itself in one process): of per-rank means of
-    equal shares, the whole batch's mean."""
-    if not (dist.is_available() and dist.is_initialized()):
-        return values
-    return _reduce(values, dist.ReduceOp.SUM) / dist.get_world_size()
-
-
 def finite_on_all_ranks(loss: torch.Tensor) -> bool:
     """Whether `loss` is finite on every rank, so that all ranks apply or skip an update alike."""
     finite = torch.isfinite(loss.detach()).all()

@@ -12,11 +12,7 @@ import torch
 
 from gancli.losses.base import GanLoss
 from gancli.training.augment import AdaptiveP
-from gancli.training.distributed import (
-    average_over_ranks,
-    finite_on_all_ranks,
-    max_over_ranks,
-)
+from gancli.training.distributed import finite_on_all_ranks, max_over_ranks
 
 
 class NonFiniteLoss(Exception):
@@ -88,11 +84,6 @@ class StepContext:
             self.adaptive.adjust(step)
             if stats is not None:
                 stats.update(augment_p=self.adaptive.augment.p, ada_rt=self.adaptive.r_t)
-
-    def batch_mean(self, values: torch.Tensor) -> torch.Tensor:
-        """The mean of `values` over the global batch (each rank holds its equal share): a
-        family's running statistic (StyleGAN2's path-length mean) stays one on every rank."""
-        return average_over_ranks(values.detach().mean())
 
     def real(self, x: torch.Tensor) -> torch.Tensor:
         """A real batch in the memory format the networks use."""
