@@ -17,6 +17,11 @@ published numbers:
         --method "DCGAN" "+experiment=stacked_mnist_dcgan"
     python benchmarks/mode_coverage.py grid25 --no-ours \\
         --method "no EMA" "+experiment={dataset} train.ema.half_life=null"
+    python benchmarks/mode_coverage.py stacked_mnist --classifier robust.pt   # another reader
+
+For stacked_mnist it also prints each method's digit shares (all channels pooled): where the
+KL comes from. --classifier names another classifier file (`python -m
+gancli.metrics.train_classifier --out robust.pt --augment robust`) to read the digits with.
 
 A method is a name and Hydra overrides for `gan train` ({dataset} stands for the dataset's
 name); `+experiment=<dataset>` is the default method. Runs go to a temporary folder unless
@@ -39,7 +44,7 @@ from hydra import compose, initialize_config_module
 
 from gancli.config import Config, validate
 from gancli.data import build_dataset
-from gancli.metrics.classifier import load_classifier_file, load_mnist_classifier
+from gancli.metrics.classifier import WEIGHTS_PATH, load_classifier_file, load_mnist_classifier
 from gancli.metrics.modes import classify_stacked, label_coverage, mode_coverage
 from gancli.sampling import generate, generate_batches, load_gan
 from gancli.training.loop import train
@@ -73,6 +78,7 @@ class Run:
     reverse_kl: float
     seconds: float  # wall clock of the training run
     cpu_seconds: float  # CPU time it used: on a shared machine, what the run itself cost
+    digit_shares: list[float] | None = None  # stacked_mnist: % of each digit, channels pooled
 
 
 def compose_run(dataset: str, overrides: list[str], seed: int) -> Config:
@@ -92,34 +98,45 @@ def mixture_scores(cfg: Config, run_dir: Path, samples: int) -> tuple[int, float
     return cov.modes, 100 * cov.high_quality, cov.reverse_kl
 
 
-def stacked_scores(cfg: Config, run_dir: Path, samples: int) -> tuple[int, float, float]:
+def stacked_scores(cfg: Config, run_dir: Path, samples: int,
+                   classifier: Path = WEIGHTS_PATH) -> tuple[int, float, float, list[float]]:
+    """Modes, nan (no quality measure), KL and digit shares of the run's EMA generator."""
     device = torch.device("cpu")
     gan, _ = load_gan(run_dir, device, ema=True)
-    classifier = load_mnist_classifier(device)
-    labels = torch.cat([classify_stacked(classifier, x) for x, _ in
+    reader = load_mnist_classifier(device, classifier)
+    labels = torch.cat([classify_stacked(reader, x) for x, _ in
                         generate_batches(gan, samples, device, cfg.seed + 1, BATCH)])
     cov = label_coverage(labels, STACKED_MODES)
-    return cov.modes, math.nan, cov.reverse_kl
+    return cov.modes, math.nan, cov.reverse_kl, digit_shares(labels)
 
 
-def real_stacked_scores(samples: int, seed: int = 0) -> tuple[int, float]:
+def digit_shares(labels: torch.Tensor) -> list[float]:
+    """% of each digit 0..9 over the three channels of Stacked MNIST mode labels."""
+    digits = torch.cat([labels // 100, labels // 10 % 10, labels % 10])
+    return (100 * torch.bincount(digits, minlength=10) / len(digits)).tolist()
+
+
+def real_stacked_scores(samples: int, seed: int = 0,
+                        classifier: Path = WEIGHTS_PATH) -> tuple[int, float]:
     """The same measurement on real Stacked MNIST items: what a perfect generator scores,
     given the classifier's mistakes and the finite sample."""
     cfg = compose_run(STACKED, [], seed)
     data = build_dataset(cfg.dataset)
-    classifier = load_mnist_classifier()
+    reader = load_mnist_classifier("cpu", classifier)
     images = data.real_samples(samples, seed)
-    labels = torch.cat([classify_stacked(classifier, x) for x in images.split(BATCH)])
+    labels = torch.cat([classify_stacked(reader, x) for x in images.split(BATCH)])
     cov = label_coverage(labels, STACKED_MODES)
     return cov.modes, cov.reverse_kl
 
 
-def run_once(cfg: Config, run_dir: Path, samples: int) -> Run:
+def run_once(cfg: Config, run_dir: Path, samples: int, classifier: Path = WEIGHTS_PATH) -> Run:
     start, cpu_start = time.perf_counter(), time.process_time()
     train(cfg, run_dir)
     seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - cpu_start
-    score = stacked_scores if cfg.dataset.name == STACKED else mixture_scores
-    return Run(*score(cfg, run_dir, samples), seconds, cpu_seconds)
+    if cfg.dataset.name == STACKED:
+        modes, quality, kl, shares = stacked_scores(cfg, run_dir, samples, classifier)
+        return Run(modes, quality, kl, seconds, cpu_seconds, shares)
+    return Run(*mixture_scores(cfg, run_dir, samples), seconds, cpu_seconds)
 
 
 def mean_std(values: list[float], digits: int = 2) -> str:
@@ -146,7 +163,7 @@ def table(rows: list[tuple[str, str, list[Run]]]) -> str:
 
 
 def stacked_table(rows: list[tuple[str, list[Run]]], samples: int, real: tuple[int, float],
-                  accuracy: float) -> str:
+                  accuracy: float, reader: str = "gancli's MNIST classifier") -> str:
     lines = ["| method | modes (of 1,000) | KL to uniform | wall s / run | CPU s / run |",
              "|---|---|---|---|---|"]
     for name, runs in rows:
@@ -156,8 +173,13 @@ def stacked_table(rows: list[tuple[str, list[Run]]], samples: int, real: tuple[i
                      f"| {statistics.mean(r.cpu_seconds for r in runs):.0f} |")
     lines.append(f"| real Stacked MNIST (mnist5k digits) | {real[0]} | {real[1]:.3f} | | |")
     lines += [f"| {name} | {modes:g} | {kl:.2f} | | |" for name, modes, kl in STACKED_REFERENCES]
-    lines.append(f"\n({samples:,} samples per run; each channel classified by gancli's MNIST "
-                 f"classifier, held-out accuracy {accuracy:.3f} per digit.)")
+    lines.append(f"\n({samples:,} samples per run; each channel classified by {reader}, "
+                 f"held-out accuracy {accuracy:.3f} per digit.)")
+    lines += ["\nDigit shares (%, the three channels pooled, mean over seeds; 10 is uniform):",
+              "| method | " + " | ".join(map(str, range(10))) + " |", "|---" * 11 + "|"]
+    for name, runs in rows:
+        shares = [statistics.mean(r.digit_shares[d] for r in runs) for d in range(10)]
+        lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in shares) + " |")
     return "\n".join(lines)
 
 
@@ -176,6 +198,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-ours", action="store_true", help="skip +experiment=<dataset>")
     parser.add_argument("--extra", default="", help="overrides added to every method")
     parser.add_argument("--keep", type=Path, help="keep the run folders here")
+    parser.add_argument("--classifier", type=Path, default=WEIGHTS_PATH,
+                        help="stacked_mnist: the MNIST classifier file that reads the digits "
+                             "(default: the committed one)")
     args = parser.parse_args(argv)
     datasets = [*args.dataset, *(args.datasets or [])] or list(MIXTURES)
     unknown = [d for d in datasets if d not in DATASETS]
@@ -195,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
                     method = overrides.replace("{dataset}", dataset).split()
                     cfg = compose_run(dataset, method + args.extra.split(), seed)
                     run_dir = root / dataset / name.replace(" ", "_") / f"seed{seed}"
-                    run = run_once(cfg, run_dir, samples)
+                    run = run_once(cfg, run_dir, samples, args.classifier)
                     runs.append(run)
                     quality = ("" if math.isnan(run.high_quality)
                                else f"{run.high_quality:.1f}% high quality, ")
@@ -209,8 +234,12 @@ def main(argv: list[str] | None = None) -> int:
     stacked_rows = [(name, runs) for dataset, name, runs in rows if dataset == STACKED]
     if stacked_rows:
         samples = args.samples or DEFAULT_SAMPLES[STACKED]
-        accuracy = load_classifier_file()["test_accuracy"]
-        print(stacked_table(stacked_rows, samples, real_stacked_scores(samples), accuracy))
+        accuracy = load_classifier_file(args.classifier)["test_accuracy"]
+        reader = ("gancli's MNIST classifier" if args.classifier == WEIGHTS_PATH
+                  else f"the MNIST classifier {args.classifier}")
+        print(stacked_table(stacked_rows, samples,
+                            real_stacked_scores(samples, classifier=args.classifier),
+                            accuracy, reader))
     return 0
 
 

@@ -12,7 +12,14 @@ from gancli.metrics.classifier import (
     load_classifier_file,
     load_mnist_classifier,
 )
-from gancli.metrics.train_classifier import accuracy, held_out_split, random_shift, train
+from gancli.metrics.train_classifier import (
+    accuracy,
+    elastic_warp,
+    held_out_split,
+    random_shift,
+    robust_augment,
+    train,
+)
 
 
 def test_weights_file_is_small_and_records_its_held_out_accuracy():
@@ -84,3 +91,24 @@ def test_random_shift_moves_digits_by_at_most_two_pixels():
     assert len(rows) == 16
     assert ((rows - 4).abs() <= 2).all() and ((cols - 4).abs() <= 2).all()
     assert len(set(zip(rows.tolist(), cols.tolist(), strict=True))) > 1
+
+
+def test_robust_augment_keeps_range_and_shape_and_is_seeded():
+    x = load_mnist5k()[0][:64].float() / 127.5 - 1
+    a = robust_augment(x.clone(), torch.Generator().manual_seed(0))
+    b = robust_augment(x.clone(), torch.Generator().manual_seed(0))
+    assert a.shape == x.shape and torch.equal(a, b)
+    assert a.min() >= -1 and a.max() <= 1
+    shifted = random_shift(x.clone(), torch.Generator().manual_seed(0))
+    # the shifts are drawn first, then some images are warped, blurred or noised
+    changed = (a - shifted).abs().flatten(1).amax(1) > 1e-4
+    assert 0.4 < changed.float().mean() < 1
+
+
+def test_elastic_warp_of_zero_pixels_is_the_identity_and_moves_ink_otherwise():
+    x = load_mnist5k()[0][:8].float() / 127.5 - 1
+    still = elastic_warp(x, torch.Generator().manual_seed(0), pixels=0.0)
+    assert torch.allclose(still, x, atol=1e-5)
+    moved = elastic_warp(x, torch.Generator().manual_seed(0), pixels=1.0)
+    assert (moved - x).abs().mean() > 0.02
+    assert (moved.mean() - x.mean()).abs() < 0.05  # ink moves, it is not created

@@ -149,6 +149,8 @@ def test_benchmark_prints_stacked_mnist_table(tmp_path):
     ours = [cell.strip() for cell in rows[1].split("|")]
     assert "±" in ours[2] and "±" in ours[3]  # modes and KL, mean ± sd over 2 seeds
     assert "100 samples per run" in result.stdout and "held-out accuracy 0.973" in result.stdout
+    shares = [line for line in result.stdout.splitlines() if line.startswith("| ours |")][1]
+    assert sum(float(v) for v in shares.split("|")[2:-1]) == pytest.approx(100, abs=0.1)
     for seed in (0, 1):
         assert (tmp_path / "stacked_mnist" / "ours" / f"seed{seed}" / "checkpoints"
                 / "last.pt").is_file()
@@ -176,3 +178,33 @@ def test_eval_reads_real_stacked_items_as_uint8_triples_of_digits():
     for c in range(3):  # every channel is a source digit, exactly
         distance = torch.cdist(items[:, c].flatten(1).float(), digits.float())
         assert (distance.min(dim=1).values == 0).all()
+
+
+def _mode_coverage_module():
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        import mode_coverage
+    finally:
+        sys.path.pop(0)
+    return mode_coverage
+
+
+def test_digit_shares_pool_the_three_channels():
+    shares = _mode_coverage_module().digit_shares(torch.tensor([123, 456, 789, 111]))
+    # digits: 1,2,3 / 4,5,6 / 7,8,9 / 1,1,1 -> 1 is 4 of 12
+    assert shares[1] == pytest.approx(100 * 4 / 12) and shares[0] == 0
+    assert sum(shares) == pytest.approx(100)
+
+
+def test_real_items_are_read_with_the_classifier_file_given(tmp_path):
+    """--classifier replaces the reader: a doctored file that always says 3 finds one mode."""
+    from gancli.metrics.classifier import load_classifier_file
+
+    mode_coverage = _mode_coverage_module()
+    assert mode_coverage.real_stacked_scores(300)[0] > 200  # the committed reader
+    state = load_classifier_file()
+    state["state_dict"]["head.weight"] = torch.zeros_like(state["state_dict"]["head.weight"])
+    state["state_dict"]["head.bias"] = torch.nn.functional.one_hot(torch.tensor(3), 10).float()
+    torch.save(state, tmp_path / "threes.pt")
+    modes, kl = mode_coverage.real_stacked_scores(300, classifier=tmp_path / "threes.pt")
+    assert modes == 1 and kl == pytest.approx(math.log(1000), rel=1e-4)
