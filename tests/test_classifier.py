@@ -13,6 +13,7 @@ from gancli.metrics.classifier import (
     load_mnist_classifier,
 )
 from gancli.metrics.train_classifier import (
+    BLUR,
     accuracy,
     elastic_warp,
     held_out_split,
@@ -112,3 +113,25 @@ def test_elastic_warp_of_zero_pixels_is_the_identity_and_moves_ink_otherwise():
     moved = elastic_warp(x, torch.Generator().manual_seed(0), pixels=1.0)
     assert (moved - x).abs().mean() > 0.02
     assert (moved.mean() - x.mean()).abs() < 0.05  # ink moves, it is not created
+
+
+def test_robust_augment_makes_a_classifier_that_survives_blur():
+    """What --augment robust is for: the shifts-only classifier falls apart on blurred digits
+    (the committed one reads 57.6% of its blurred held-out digits right), the augmented one
+    does not. Small runs: 1,000 training digits, 3 epochs each."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        images, labels = load_mnist5k()
+        train_idx, test_idx = held_out_split(labels)
+        blurred = torch.nn.functional.conv2d(images[test_idx[:400]].float() / 127.5 - 1,
+                                             BLUR[None, None], padding=2)
+        truth = labels[test_idx[:400]]
+        scores = {}
+        for augment in ("shift", "robust"):
+            model = train(images[train_idx[:1000]], labels[train_idx[:1000]], epochs=3,
+                          augment=augment)
+            scores[augment] = accuracy(model, blurred, truth)
+    finally:
+        torch.set_num_threads(threads)
+    assert scores["robust"] > scores["shift"] + 0.1, scores
