@@ -44,6 +44,7 @@ from hydra import compose, initialize_config_module
 
 from gancli.config import Config, validate
 from gancli.data import build_dataset
+from gancli.errors import GanError
 from gancli.metrics.classifier import WEIGHTS_PATH, load_classifier_file, load_mnist_classifier
 from gancli.metrics.modes import classify_stacked, label_coverage, mode_coverage
 from gancli.sampling import generate, generate_batches, load_gan
@@ -206,6 +207,11 @@ def main(argv: list[str] | None = None) -> int:
     unknown = [d for d in datasets if d not in DATASETS]
     if unknown:
         parser.error(f"unknown dataset {unknown[0]!r}; choose from {', '.join(DATASETS)}")
+    if STACKED in datasets:  # a bad file fails now, not after hours of training
+        try:
+            accuracy = load_classifier_file(args.classifier)["test_accuracy"]
+        except GanError as e:
+            parser.error(str(e))
 
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -234,7 +240,6 @@ def main(argv: list[str] | None = None) -> int:
     stacked_rows = [(name, runs) for dataset, name, runs in rows if dataset == STACKED]
     if stacked_rows:
         samples = args.samples or DEFAULT_SAMPLES[STACKED]
-        accuracy = load_classifier_file(args.classifier)["test_accuracy"]
         reader = ("gancli's MNIST classifier" if args.classifier == WEIGHTS_PATH
                   else f"the MNIST classifier {args.classifier}")
         print(stacked_table(stacked_rows, samples,

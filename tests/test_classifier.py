@@ -3,9 +3,11 @@ conditional-GAN checks will use; and the training code that rebuilt it."""
 
 from __future__ import annotations
 
+import pytest
 import torch
 
 from gancli.data.embedded import load_mnist5k
+from gancli.errors import GanError
 from gancli.metrics.classifier import (
     FEATURE_DIM,
     WEIGHTS_PATH,
@@ -135,3 +137,13 @@ def test_robust_augment_makes_a_classifier_that_survives_blur():
     finally:
         torch.set_num_threads(threads)
     assert scores["robust"] > scores["shift"] + 0.1, scores
+
+
+def test_a_missing_empty_or_foreign_file_is_a_one_line_error(tmp_path):
+    empty, foreign = tmp_path / "empty.pt", tmp_path / "foreign.pt"
+    empty.touch()
+    torch.save({"weights": torch.zeros(3)}, foreign)
+    for path, words in ((tmp_path / "none.pt", "missing"), (empty, "not a gancli"),
+                        (foreign, "not a gancli")):
+        with pytest.raises(GanError, match=words):
+            load_classifier_file(path)

@@ -78,7 +78,10 @@ def load_classifier_file(path: str | Path = WEIGHTS_PATH) -> dict:
     if not path.is_file():
         raise GanError(f"MNIST classifier weights missing at {path}; recreate them with: "
                        f"python -m gancli.metrics.train_classifier")
-    state = torch.load(path, map_location="cpu", weights_only=True)
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # truncated, empty or not a torch file: one line, not a traceback
+        raise GanError(f"{path} is not a gancli MNIST classifier file ({type(e).__name__})") from e
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise GanError(f"{path} is not a gancli MNIST classifier file")
     return state
