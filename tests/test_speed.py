@@ -5,6 +5,7 @@ import json
 import pytest
 import torch
 
+from gancli.errors import ConfigError
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import train
 from gancli.training.speed import Precision, autocast_dtype
@@ -64,6 +65,18 @@ def test_compiled_networks_follow_the_eager_loss_curve(tmp_path):
     assert torch.allclose(eager[:5], compiled[:5], atol=1e-3)
     windows = lambda c: c.reshape(2, 30, 2).mean(dim=1)  # noqa: E731
     assert torch.allclose(windows(eager), windows(compiled), atol=0.1)
+
+
+@pytest.mark.parametrize("overrides,key", [(["loss.r1=1"], "loss.r1"),
+                                           (["loss=wgan-gp"], "loss.gp")])
+def test_compile_with_a_gradient_penalty_fails_before_training(tmp_path, overrides, key):
+    # torch.compile's autograd has no double backward: without the check the run died with
+    # torch's traceback at the first penalty step
+    cfg = compose_config([*TINY, *overrides, "train.compile=true"])
+    with pytest.raises(ConfigError, match=rf"train.compile=true cannot train with {key}.*"
+                                          rf"train.compile=false or {key}=0"):
+        train(cfg, tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 @pytest.mark.gpu

@@ -38,6 +38,10 @@ class RegularizerConfig:
             raise ConfigError(f"loss.reg_every must be >= 1, got {self.reg_every}")
         require_positive("loss.pl_every", self.pl_every)
 
+    def double_backward_keys(self) -> list[str]:
+        """The penalties set here that differentiate a gradient again (double backward)."""
+        return [f"loss.{key}" for key in ("gp", "r1", "pl_weight") if getattr(self, key)]
+
 
 class GanLoss:
     """`d_loss` and `g_loss` take raw D scores of shape (N,). Hooks let a loss add a penalty

@@ -52,7 +52,13 @@ from gancli.training.resume import (
 from gancli.training.schedules import build_schedule
 from gancli.training.signals import GracefulStop, StopRequested
 from gancli.training.snapshot import restore_model, snapshot
-from gancli.training.speed import autocast_dtype, compile_networks, enabled, use_channels_last
+from gancli.training.speed import (
+    autocast_dtype,
+    check_compilable,
+    compile_networks,
+    enabled,
+    use_channels_last,
+)
 from gancli.training.step import NonFiniteLoss, StepContext, StepOptions
 
 REAL_POINTS_IN_PLOTS = 2000
@@ -78,6 +84,7 @@ def train(cfg: Config, run_dir: str | Path) -> float:
     t = cfg.train
     budget = TimeBudget(t.max_seconds, t.clock)  # this process's, from here
     skip_nonfinite = t.nan_policy is NanPolicy.skip
+    check_compilable(t.compile, cfg.loss)
 
     # Initialize
     dist = distributed.setup(resolve_device(cfg.device.name.value))  # joins torchrun's ranks

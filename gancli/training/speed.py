@@ -11,6 +11,7 @@ from __future__ import annotations
 import torch
 
 from gancli.config import Precision, Toggle
+from gancli.errors import ConfigError
 
 
 def autocast_dtype(precision: Precision, device: torch.device) -> torch.dtype | None:
@@ -34,6 +35,17 @@ def use_channels_last(family) -> None:
     if family.info.kind == "image":
         for network in family.networks().values():
             network.to(memory_format=torch.channels_last)
+
+
+def check_compilable(compile_on: bool, loss_cfg) -> None:
+    """torch.compile's autograd cannot differentiate a gradient again, which the gradient
+    penalties do: say so before training rather than fail at the first penalty step."""
+    penalties = loss_cfg.double_backward_keys() if compile_on else []
+    if penalties:
+        raise ConfigError(f"train.compile=true cannot train with {', '.join(penalties)}: "
+                          f"the penalty differentiates a gradient again (double backward), "
+                          f"which torch.compile does not support; set train.compile=false or "
+                          f"{'=0, '.join(penalties)}=0")
 
 
 def compile_networks(family) -> None:
