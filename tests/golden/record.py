@@ -1,9 +1,15 @@
 """Record the golden weights that tests/test_golden.py compares against.
 
-Run once on the code *before* a refactor of the training core (that is how these were made:
-`python -m tests.golden.record`, on main at d0de96c, the 2-core CPU machine); the test then
+Run once on the code *before* a refactor of the training core (that is how weights.json was
+made: `python -m tests.golden.record`, on main at d0de96c, the 2-core CPU machine); the test then
 checks that the refactored core trains bit-identical weights from the same seeds.
 Each tensor is stored as the SHA-256 of its bytes, so the file stays small.
+
+The bits depend on the CPU's kernels as well as the code: a machine of another kind trains
+other bits from the same code. weights_amx.json holds the digests of a second kind (Xeon with
+AMX and AVX512-FP16, where weights.json's do not reproduce), recorded with
+`python -m tests.golden.record tests/golden/weights_amx.json` on main at 2e8bed8, whose core
+had reproduced weights.json on the first kind (CI of 43a25b4). A run must match one record.
 """
 
 from __future__ import annotations
@@ -17,6 +23,7 @@ from pathlib import Path
 import torch
 
 GOLDEN = Path(__file__).with_name("weights.json")
+RECORDS = sorted(GOLDEN.parent.glob("weights*.json"))  # one per kind of machine
 
 _TINY = ["device=cpu", "device.threads=1", "train.batch_size=16", "train.log_every=2",
          "train.sample_every=1000", "train.num_samples=16"]
@@ -47,22 +54,31 @@ def digests(weights: dict[str, torch.Tensor]) -> dict[str, str]:
     return {key: digest(value) for key, value in sorted(weights.items())}
 
 
+def run_digests(run_dir: Path) -> dict:
+    """The step and each network's digests of the checkpoint a run left in run_dir."""
+    from gancli.training.snapshot import read
+    from tests.helpers import network
+
+    state = read(run_dir)
+    record = {"step": state["step"], "G": digests(network(state, "G")),
+              "D": digests(network(state, "D"))}
+    if state.get("ema") is not None:
+        record["g_ema"] = digests(state["ema"])
+    return record
+
+
 def main() -> None:
-    from gancli.training.checkpoint import load_checkpoint
     from gancli.training.loop import train
     from tests.helpers import compose_config
 
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else GOLDEN
     golden = {}
     for name, overrides in RUNS.items():
         with tempfile.TemporaryDirectory() as tmp:
             train(compose_config(overrides), tmp)
-            state = load_checkpoint(tmp)
-            golden[name] = {"step": state["step"], "G": digests(state["G"]),
-                            "D": digests(state["D"])}
-            if state.get("g_ema") is not None:
-                golden[name]["g_ema"] = digests(state["g_ema"])
+            golden[name] = run_digests(Path(tmp))
         print(name, "recorded", file=sys.stderr)
-    GOLDEN.write_text(json.dumps(golden, indent=1) + "\n")
+    out.write_text(json.dumps(golden, indent=1) + "\n")
 
 
 if __name__ == "__main__":
