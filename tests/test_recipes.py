@@ -52,3 +52,13 @@ def test_toy_recipes_run_end_to_end(tmp_path, name):
     assert len(runs) == 1 and (runs[0] / "checkpoints" / "last.pt").is_file()
     sampled = run_gan("sample", f"ckpt={runs[0]}", "out=points.npz", "n=50", cwd=tmp_path)
     assert sampled.returncode == 0, sampled.stderr
+
+
+def test_stacked_mnist_selfcond_is_the_stacked_recipe_conditioned_on_clusters():
+    ours = compose_config(["+experiment=stacked_mnist"])
+    cfg = compose_config(["+experiment=stacked_mnist_selfcond"])
+    assert (cfg.dataset.name, cfg.model.name, cfg.model.clusters) == ("stacked_mnist",
+                                                                      "selfcond", 100)
+    assert (cfg.model.width_g, cfg.model.width_d, cfg.model.z_dim) == (
+        ours.model.width_g, ours.model.width_d, ours.model.z_dim)
+    assert (cfg.loss, cfg.optimizer, cfg.train) == (ours.loss, ours.optimizer, ours.train)

@@ -54,13 +54,15 @@ def test_regularisers_and_stabilisers_train(tmp_path, arch, loss, extra, penalis
     assert all(r["d_penalty"] > 0 for r in records if penalised)
 
 
-# Each label or code family, on a DCGAN backbone, with every loss; wgan-gp's penalty and R1
-# differentiate D (with its class input) at interpolates and at real items.
+# Each label or code family (and selfcond, whose classes are clusters), on a DCGAN backbone,
+# with every loss; wgan-gp's penalty and R1 differentiate D (with its class input) at
+# interpolates and at real items.
 LABEL_TERMS = {
     "cgan": [],
     "acgan": ["d_class_real", "d_class_fake", "g_class"],
     "infogan": ["d_info_cat", "g_info_cat", "d_info_cont", "g_info_cont"],
     "sgan": ["d_supervised", "g_feature_matching"],
+    "selfcond": ["clusters_used"],
 }
 
 

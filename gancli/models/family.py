@@ -49,7 +49,9 @@ def truncated_normal(shape: tuple[int, ...], threshold: float, device,
 
 
 class Family(nn.Module):
-    conditional: bool = False  # whether samples have classes (sample_labels not None)
+    # whether samples have the dataset's classes (label= picks one); a family may still draw
+    # labels of its own for G (selfcond's clusters) while this stays False
+    conditional: bool = False
     sampler_name: str = "G"  # the network that maps latents to samples; EMA averages it
     default_metric: str = "loss"  # what train.metric means when it is not set
     # parameter group -> what error messages call it
@@ -137,7 +139,8 @@ class Family(nn.Module):
 
     def sample_labels(self, n: int, device: torch.device,
                       generator: torch.Generator | None = None) -> torch.Tensor | None:
-        """Labels for generated samples; None for unconditional models."""
+        """Labels for generated samples (classes, or a family's own, e.g. selfcond's
+        clusters); None when G takes none."""
         return None
 
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None,
