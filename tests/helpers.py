@@ -46,6 +46,20 @@ def adversarial_step(gan, loss, opt_g, opt_d, options, device=None):
     return lambda batches, step, stats=None: gan.train_step(ctx, batches, step, stats)
 
 
+def straight_and_resumed(overrides: list[str], tmp_path: Path, steps: int, stop: int
+                         ) -> tuple[dict, dict]:
+    """The last checkpoints of a run trained straight to `steps` and of one stopped at `stop`
+    and resumed to `steps`."""
+    from gancli.training.checkpoint import load_checkpoint
+    from gancli.training.loop import train
+
+    train(compose_config([*overrides, f"train.steps={steps}"]), tmp_path / "full")
+    train(compose_config([*overrides, f"train.steps={stop}"]), tmp_path / "resumed")
+    train(compose_config([*overrides, f"train.steps={steps}", f"resume={tmp_path / 'resumed'}"]),
+          tmp_path / "resumed")
+    return load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "resumed")
+
+
 def compose_config(overrides: list[str] | None = None) -> Config:
     """The typed config `gan train <overrides>` would run with."""
     with initialize_config_module(config_module="gancli.conf", version_base="1.3"):

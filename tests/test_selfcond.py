@@ -13,10 +13,8 @@ from gancli.losses import build_loss
 from gancli.models import build_model
 from gancli.models.kmeans import kmeans, nearest
 from gancli.sampling import generate_batches, load_gan
-from gancli.training.checkpoint import load_checkpoint
-from gancli.training.loop import train
 from gancli.training.step import StepOptions
-from tests.helpers import adversarial_step, compose_config
+from tests.helpers import adversarial_step, compose_config, straight_and_resumed
 
 DIGITS = DataInfo("digits", "image", (1, 32, 32), 10)
 SMALL = ["model=selfcond", "model.arch=dcgan", "model.width_g=4", "model.width_d=4",
@@ -119,11 +117,7 @@ def test_the_dataset_labels_play_no_part():
 
 
 def test_resumed_run_reclusters_as_the_uninterrupted_one(tmp_path):
-    train(compose_config([*RUN, "train.steps=6"]), tmp_path / "full")
-    train(compose_config([*RUN, "train.steps=3"]), tmp_path / "resumed")
-    train(compose_config([*RUN, "train.steps=6", f"resume={tmp_path / 'resumed'}"]),
-          tmp_path / "resumed")
-    a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "resumed")
+    a, b = straight_and_resumed(RUN, tmp_path, steps=6, stop=3)
     assert int(a["model"]["clustered_at"]) == 5  # steps 1, 3 and 5 clustered
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
 

@@ -17,9 +17,8 @@ from gancli.models.stylegan2 import (
     path_lengths,
 )
 from gancli.sampling import SampleArgs, load_gan, run_sample
-from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import train
-from tests.helpers import compose_config
+from tests.helpers import compose_config, straight_and_resumed
 
 INFO = DataInfo(name="mnist5k", kind="image", shape=(1, 16, 16), num_classes=10)
 TINY = dict(z_dim=8, w_dim=8, mapping_layers=2, width_g=8, width_d=8)
@@ -124,11 +123,7 @@ SG2 = ["+experiment=stylegan2_mnist5k", "dataset.resolution=16", "model.width_g=
 
 
 def test_resume_is_bit_identical_with_ada_w_average_and_path_length_mean(tmp_path):
-    train(compose_config([*SG2, "train.steps=6"]), tmp_path / "full")
-    train(compose_config([*SG2, "train.steps=3"]), tmp_path / "resumed")
-    train(compose_config([*SG2, "train.steps=6", f"resume={tmp_path / 'resumed'}"]),
-          tmp_path / "resumed")
-    a, b = load_checkpoint(tmp_path / "full"), load_checkpoint(tmp_path / "resumed")
+    a, b = straight_and_resumed(SG2, tmp_path, steps=6, stop=3)
     assert a["model"]["pl_mean"] != 0 and a["model"]["G.w_avg"].abs().sum() > 0
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
     assert a["update"]["adaptive_augment"] == b["update"]["adaptive_augment"]
