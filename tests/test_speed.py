@@ -8,7 +8,9 @@ import torch
 from gancli.errors import ConfigError
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import train
-from gancli.training.speed import Precision, autocast_dtype
+from gancli.data import build_dataset
+from gancli.models import build_model
+from gancli.training.speed import Precision, autocast_dtype, use_channels_last
 from tests.helpers import TINY, compose_config
 
 
@@ -34,6 +36,19 @@ def test_mixed_precision_trains_every_loss_with_finite_values(tmp_path, precisio
     state = load_checkpoint(tmp_path)
     scaler = state["update"]["scalers"]["d"]
     assert (scaler.get("scale") is not None) == (precision == "fp16")  # scaler only for fp16
+
+
+def test_channels_last_reaches_frozen_helpers_too():
+    # the self-conditioned GAN's frozen trunk reads every real batch; left NCHW, each of its
+    # convolutions would convert the NHWC batch (random weights: only the layout is under test)
+    cfg = compose_config(["dataset=mnist5k", "model=selfcond", "model.width_g=8",
+                          "model.width_d=8", "model.clusters=4", "model.cluster_items=40"])
+    family = build_model(cfg.model, build_dataset(cfg.dataset).info)
+    use_channels_last(family)
+    convs = [m.weight for m in family.modules() if isinstance(m, torch.nn.Conv2d)]
+    trunk = [m.weight for m in family.trunk.modules() if isinstance(m, torch.nn.Conv2d)]
+    assert trunk and len(convs) > len(trunk)
+    assert all(w.is_contiguous(memory_format=torch.channels_last) for w in convs)
 
 
 def _curve(tmp_path, name, *overrides):

@@ -31,10 +31,11 @@ def enabled(toggle: Toggle, device: torch.device) -> bool:
 
 def use_channels_last(family) -> None:
     """NHWC weights for image models: convolutions on tensor cores read it without transposes.
-    State-dict keys and values are unchanged, so checkpoints do not depend on it."""
+    Every module of the family, not only the trained networks: a frozen helper left NCHW (the
+    self-conditioned GAN's trunk) would convert each NHWC batch it reads. State-dict keys and
+    values are unchanged, so checkpoints do not depend on it."""
     if family.info.kind == "image":
-        for network in family.networks().values():
-            network.to(memory_format=torch.channels_last)
+        family.to(memory_format=torch.channels_last)
 
 
 def check_compilable(compile_on: bool, loss_cfg) -> None:
