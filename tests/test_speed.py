@@ -5,11 +5,11 @@ import json
 import pytest
 import torch
 
+from gancli.data import build_dataset
 from gancli.errors import ConfigError
+from gancli.models import build_model
 from gancli.training.checkpoint import load_checkpoint
 from gancli.training.loop import train
-from gancli.data import build_dataset
-from gancli.models import build_model
 from gancli.training.speed import Precision, autocast_dtype, use_channels_last
 from tests.helpers import TINY, compose_config
 
