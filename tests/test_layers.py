@@ -91,6 +91,20 @@ def test_minibatch_std_appends_each_groups_feature_spread():
             torch.testing.assert_close(out[i, 4 + part], expected.expand(3, 3))
 
 
+def test_minibatch_std_gradient_is_that_of_the_textbook_variance():
+    # the layer spells the variance out (faster on the CPU); its gradient must be var's
+    torch.manual_seed(0)
+    x = torch.randn(8, 6, 3, 3, dtype=torch.float64, requires_grad=True)
+    weights = torch.randn(8, 8, 3, 3, dtype=torch.float64)
+    (MinibatchStd(group=4, channels=2)(x) * weights).sum().backward()
+    ours, x.grad = x.grad, None
+    groups = x.reshape(4, -1, 2, 3, 3, 3)  # sample i is member i // 2 of group i % 2
+    spread = (groups.var(dim=0, unbiased=False) + 1e-8).sqrt().mean(dim=(2, 3, 4))
+    spread = spread.reshape(-1, 2, 1, 1).repeat(4, 1, 3, 3)
+    (torch.cat([x, spread], dim=1) * weights).sum().backward()
+    torch.testing.assert_close(ours, x.grad)
+
+
 def test_minibatch_std_of_identical_samples_is_zero():
     x = torch.randn(1, 8, 2, 2).repeat(4, 1, 1, 1)
     assert MinibatchStd(group=4)(x)[:, -1].abs().max() < 1e-3
