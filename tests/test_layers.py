@@ -94,8 +94,8 @@ def test_minibatch_std_appends_each_groups_feature_spread():
 def test_minibatch_std_gradient_is_that_of_the_textbook_variance():
     # the layer spells the variance out (faster on the CPU); its gradient must be var's
     torch.manual_seed(0)
-    x = torch.randn(8, 6, 3, 3, dtype=torch.float64, requires_grad=True)
-    weights = torch.randn(8, 8, 3, 3, dtype=torch.float64)
+    x = torch.randn(8, 6, 3, 3, requires_grad=True)  # float32: what the layer computes in
+    weights = torch.randn(8, 8, 3, 3)
     (MinibatchStd(group=4, channels=2)(x) * weights).sum().backward()
     ours, x.grad = x.grad, None
     groups = x.reshape(4, -1, 2, 3, 3, 3)  # sample i is member i // 2 of group i % 2
